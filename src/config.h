@@ -1,0 +1,125 @@
+/*
+ * config - the gateway's YAML configuration (libfyaml), validated into an
+ * immutable struct.
+ *
+ * Pure apart from config_load(), which reads a file. Parsing never stops at
+ * the first problem: every error is collected as "FILE:LINE:COLUMN: message"
+ * (unknown keys, wrong types, duplicate instances or triggers, unparsable
+ * sizes and durations, out-of-range limits) so `check-config` can show them
+ * all. A struct config is immutable after loading and reference counted:
+ * the server holds one reference for the current config, and each SMTP
+ * session holds one for the config it started with, so a SIGHUP reload
+ * never changes a session in progress. Read docs/config.md for every key.
+ */
+#ifndef MT_CONFIG_H
+#define MT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Limits, each with a default, a minimum and a maximum declared in
+ * config.c (one table). Pure code (the SMTP session) receives this struct,
+ * so tests and fuzzers can set tiny limits.
+ */
+struct limits {
+	uint64_t message_size;       /* limits.message_size, default 25MB */
+	unsigned recipients;         /* limits.recipients, default 100 */
+	unsigned connections;        /* limits.connections, default 1000 */
+	unsigned connections_per_ip; /* limits.connections_per_ip, default 50 */
+	uint64_t idle_timeout_ms;    /* limits.idle_timeout, default 300s */
+	uint64_t session_timeout_ms; /* limits.session_timeout, default 30m */
+	unsigned errors;             /* limits.errors, default 10 */
+	size_t command_line;         /* limits.command_line, default 512 */
+	size_t text_line;            /* limits.text_line, default 1000 */
+	uint64_t shutdown_grace_ms;  /* limits.shutdown_grace, default 30s */
+};
+
+struct listener_config {
+	char *address; /* as written: "127.0.0.1:2525", "[::1]:25" */
+	char *host;    /* "127.0.0.1", "::1" */
+	char *port;    /* "2525" */
+	unsigned line, column;
+};
+
+enum step_kind { STEP_HTTP, STEP_EXEC };
+
+struct flow_step {
+	enum step_kind kind;
+	char *url;    /* STEP_HTTP */
+	char **argv;  /* STEP_EXEC: NULL terminated */
+	size_t argc;
+	unsigned line, column;
+};
+
+struct trigger {
+	char *name;         /* lower case */
+	char **recipients;  /* NULL = any recipient; else allowed local parts */
+	size_t n_recipients;
+	struct flow_step *steps;
+	size_t n_steps;
+	unsigned line, column;
+};
+
+struct instance {
+	char *host; /* lower case, no trailing dot */
+	char **sender_domains;
+	size_t n_sender_domains;
+	struct trigger *triggers;
+	size_t n_triggers;
+	unsigned line, column;
+};
+
+enum queue_backend { QUEUE_SQLITE };
+
+struct config {
+	char *path;     /* file the config came from ("<embedded>" for the default) */
+	char *hostname; /* `hostname`: our name in the banner and Received:; default gethostname() */
+	struct listener_config *listeners;
+	size_t n_listeners;
+	struct limits limits;
+	char *tls_cert; /* tls.certificate, or NULL: then no STARTTLS */
+	char *tls_key;  /* tls.key */
+	enum queue_backend queue_backend;
+	char *queue_path; /* queue.path, default var/queue.db */
+	char **canonical_names;
+	size_t n_canonical_names;
+	struct instance *instances;
+	size_t n_instances;
+	int refcount;
+};
+
+/* A list of "FILE:LINE:COLUMN: message" strings; owns them. */
+struct config_errors {
+	char **items;
+	size_t n;
+};
+
+void config_errors_free(struct config_errors *errs);
+
+/*
+ * Parses YAML text. name is used in error messages and becomes cfg->path.
+ * Returns the config (refcount 1, owned by the caller) or NULL, in which
+ * case errs holds at least one error. errs must be zeroed by the caller.
+ */
+struct config *config_parse(const char *name, const char *text, size_t len,
+    struct config_errors *errs);
+/* Reads and parses a file; an unreadable file is one error naming it. */
+struct config *config_load(const char *path, struct config_errors *errs);
+/* Parses the embedded sample config (etc/mailtrigger.yaml). */
+struct config *config_load_default(struct config_errors *errs);
+/* Fills l with the documented defaults. */
+void config_default_limits(struct limits *l);
+
+struct config *config_ref(struct config *cfg);
+/* Drops a reference; frees the config with the last one. NULL is a no-op. */
+void config_unref(struct config *cfg);
+
+/* Lookups; name comparisons are ASCII case-insensitive. NULL = not found. */
+const struct instance *config_find_instance(const struct config *cfg,
+    const char *host, size_t len);
+const struct trigger *config_find_trigger(const struct instance *inst,
+    const char *name, size_t len);
+
+#endif

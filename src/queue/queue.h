@@ -1,0 +1,91 @@
+/*
+ * queue - the durable message queue interface (group commit).
+ *
+ * Not pure: owns a database and a writer thread. A message and its
+ * envelope are stored in one transaction, together with one event row per
+ * trigger it is addressed to. queue_submit() hands a message to the writer
+ * thread, which commits everything submitted so far in ONE transaction and
+ * ONE fsync (group commit), then reports each job's status through the
+ * notify fd: the event loop calls queue_dispatch() when the fd is readable,
+ * and the done callbacks run there, in the loop thread. A commit either
+ * stores a message with all its events or nothing of it.
+ *
+ * Backend: SQLite in WAL mode with synchronous=FULL (src/queue/sqlite.c).
+ * Schema and recovery: docs/queue.md.
+ */
+#ifndef MT_QUEUE_QUEUE_H
+#define MT_QUEUE_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/id.h"
+
+enum queue_status {
+	QUEUE_OK = 0,
+	QUEUE_ERR_IO,     /* commit failed (disk full, I/O error): 451 4.3.0 */
+	QUEUE_ERR_CLOSED, /* queue is shutting down: 451 4.3.0 */
+};
+
+/* One event: the recipients of one trigger in one message. */
+struct queue_event {
+	char id[ID_LEN + 8]; /* "evt_" + message id [+ ".N" for N > 1] */
+	char *instance;
+	char *trigger;
+	char *tag;           /* "" when none */
+	char **recipients;   /* recipient form: local parts; may be 0 */
+	size_t n_recipients;
+	char **rcpt_to;      /* every RCPT TO address of this trigger, as given */
+	size_t n_rcpt_to;
+};
+
+/* A message as stored. Owns every pointer in it. */
+struct queue_message {
+	char id[ID_LEN + 1];
+	int64_t received_at_ms; /* Unix time, milliseconds */
+	char *mail_from;        /* "" for the null sender */
+	char *client_ip;
+	char *helo;
+	bool tls;
+	bool smtputf8;
+	char *data; /* the message as received, with our Received: on top */
+	size_t len;
+	struct queue_event *events;
+	size_t n_events;
+};
+
+void queue_message_free(struct queue_message *m);
+
+struct queue;
+struct queue_job;
+
+typedef void queue_done_cb(void *arg, enum queue_status st);
+
+/*
+ * Opens (creating if needed) the queue at path and starts its writer
+ * thread. Any half-written state from a crash is recovered here (SQLite
+ * rolls back an uncommitted WAL tail). Returns NULL and writes a message to
+ * err on failure.
+ */
+struct queue *queue_open(const char *path, char *err, size_t errlen);
+/* Waits for submitted jobs to commit, stops the thread, closes. */
+void queue_close(struct queue *q);
+/* Readable when completed jobs are waiting for queue_dispatch(). */
+int queue_notify_fd(struct queue *q);
+/* Runs done callbacks of completed jobs. Call from the loop thread. */
+void queue_dispatch(struct queue *q);
+/*
+ * Submits m (ownership passes to the queue). cb(arg, status) runs later
+ * from queue_dispatch(), exactly once, unless the job is cancelled first.
+ * The returned handle is valid until the callback runs or the job is
+ * cancelled.
+ */
+struct queue_job *queue_submit(struct queue *q, struct queue_message *m,
+    queue_done_cb *cb, void *arg);
+/* The callback will not run; the message may still be committed. */
+void queue_job_cancel(struct queue_job *job);
+/* Jobs submitted and not yet dispatched (for shutdown). */
+size_t queue_pending(struct queue *q);
+
+#endif
