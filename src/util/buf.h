@@ -44,7 +44,8 @@ void buf_consume(struct buf *b, size_t n);
  * an allocated empty string when nothing was appended.
  */
 char *buf_steal(struct buf *b, size_t *len);
-/* Returns the contents as a C string ("" when empty); lives until next change. */
+/* Returns the contents as a C string ("" when empty); valid until the next
+ * change to b. */
 const char *buf_str(const struct buf *b);
 
 #endif

@@ -7,8 +7,7 @@
 static FILE *log_stream;
 static enum log_level log_min = LOG_INFO;
 
-static const char *const level_names[] = { "debug", "info", "warn",
-	"error" };
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
 void
 log_setup(FILE *stream, enum log_level min_level)
@@ -73,8 +72,7 @@ logfmt_append(struct buf *b, const char *key, const char *value, size_t len)
 }
 
 static void
-add_field(struct log_record *r, const char *key, const char *value,
-    size_t len)
+add_field(struct log_record *r, const char *key, const char *value, size_t len)
 {
 	size_t before = r->line.len;
 
@@ -103,8 +101,8 @@ log_begin(struct log_record *r, enum log_level level, const char *msg)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, (int)(tv.tv_usec / 1000));
 	add_field(r, "ts", ts, strlen(ts));
 	add_field(r, "level", level_names[level], strlen(level_names[level]));
 	add_field(r, "msg", msg, strlen(msg));
