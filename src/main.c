@@ -1,8 +1,220 @@
-/* placeholder until the CLI lands */
+/*
+ * main - the mailtrigger command line: serve, check-config, --help,
+ * --version.
+ *
+ * Exit status: 0 success, 1 invalid config or runtime failure, 2 usage
+ * error (as sysexits-minded tools and Postfix's commands do: a wrong
+ * command line is told apart from a failure).
+ */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
-int
-main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "config.h"
+#include "queue/queue.h"
+#include "smtp/server.h"
+#include "util/log.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "usage: mailtrigger COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  serve [--config FILE]    run the gateway (default: the embedded\n"
+    "                           sample config, etc/mailtrigger.yaml)\n"
+    "  check-config FILE        validate a config; print FILE:LINE:COLUMN:\n"
+    "                           message for each error\n"
+    "  --help                   this text\n"
+    "  --version                the version\n"
+    "\n"
+    "signals (serve): SIGHUP reloads the config, SIGTERM and SIGINT shut\n"
+    "down gracefully. Docs: README.md and docs/.\n";
+
+static int
+usage(FILE *out, int status)
 {
-	puts("mailtrigger " MT_VERSION);
+	fputs(usage_text, out);
+	return status;
+}
+
+static void
+print_errors(const struct config_errors *errs, FILE *out)
+{
+	size_t i;
+
+	for (i = 0; i < errs->n; i++)
+		fprintf(out, "%s\n", errs->items[i]);
+}
+
+static int
+cmd_check_config(int argc, char **argv)
+{
+	struct config_errors errs = { 0 };
+	struct config *cfg;
+
+	if (argc != 2)
+		return usage(stderr, EXIT_USAGE);
+	cfg = config_load(argv[1], &errs);
+	if (cfg == NULL) {
+		print_errors(&errs, stderr);
+		config_errors_free(&errs);
+		return 1;
+	}
+	printf("%s: ok\n", argv[1]);
+	config_unref(cfg);
+	config_errors_free(&errs);
 	return 0;
+}
+
+/* What serve's signal handlers need. */
+struct serve_state {
+	struct event_base *base;
+	struct server *srv;
+	const char *config_path; /* NULL: embedded default */
+	char *queue_path;
+};
+
+static struct config *
+load_config(const char *path)
+{
+	struct config_errors errs = { 0 };
+	struct config *cfg;
+
+	cfg = path ? config_load(path, &errs) : config_load_default(&errs);
+	if (cfg == NULL)
+		print_errors(&errs, stderr);
+	config_errors_free(&errs);
+	return cfg;
+}
+
+static void
+reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve_state *st = arg;
+	struct config *cfg = load_config(st->config_path);
+	char err[512];
+
+	if (cfg == NULL) {
+		log_msg(LOG_ERROR, "reload_failed",
+		    "config has errors (printed above); the old one stays");
+		return;
+	}
+	if (strcmp(cfg->queue_path, st->queue_path) != 0)
+		log_msg(LOG_WARN, "reload_ignored",
+		    "queue.path changed: takes effect after a restart");
+	if (!server_reload(st->srv, cfg, err, sizeof(err)))
+		log_msg(LOG_ERROR, "reload_failed", err);
+	else
+		log_msg(LOG_INFO, "reloaded", st->config_path);
+	config_unref(cfg);
+}
+
+static void
+shutdown_done_cb(void *arg)
+{
+	event_base_loopexit(arg, NULL);
+}
+
+static void
+terminate_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve_state *st = arg;
+
+	log_msg(LOG_INFO, "shutting_down", sig == SIGINT ? "SIGINT" :
+	    "SIGTERM");
+	server_shutdown(st->srv, shutdown_done_cb, st->base);
+}
+
+static int
+run_loop(struct serve_state *st)
+{
+	struct event *sighup, *sigterm, *sigint;
+
+	sighup = evsignal_new(st->base, SIGHUP, reload_cb, st);
+	sigterm = evsignal_new(st->base, SIGTERM, terminate_cb, st);
+	sigint = evsignal_new(st->base, SIGINT, terminate_cb, st);
+	event_add(sighup, NULL);
+	event_add(sigterm, NULL);
+	event_add(sigint, NULL);
+	log_msg(LOG_INFO, "started", "mailtrigger " MT_VERSION);
+	event_base_dispatch(st->base);
+	event_free(sighup);
+	event_free(sigterm);
+	event_free(sigint);
+	return 0;
+}
+
+static int
+serve(const char *config_path)
+{
+	struct serve_state st = { 0 };
+	struct config *cfg = load_config(config_path);
+	struct queue *q = NULL;
+	char err[512];
+	int status = 1;
+
+	if (cfg == NULL)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	st.config_path = config_path;
+	st.queue_path = cfg->queue_path;
+	st.base = event_base_new();
+	q = queue_open(cfg->queue_path, err, sizeof(err));
+	if (q == NULL) {
+		fprintf(stderr, "mailtrigger: queue %s: %s\n", cfg->queue_path,
+		    err);
+		goto out;
+	}
+	st.srv = server_new(st.base, cfg, q, err, sizeof(err));
+	if (st.srv == NULL) {
+		fprintf(stderr, "mailtrigger: %s\n", err);
+		goto out;
+	}
+	status = run_loop(&st);
+out:
+	server_free(st.srv);
+	if (q != NULL)
+		queue_close(q);
+	log_msg(LOG_INFO, "stopped", NULL);
+	event_base_free(st.base);
+	config_unref(cfg);
+	return status;
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	if (argc == 1)
+		return serve(NULL);
+	if (argc == 3 && strcmp(argv[1], "--config") == 0)
+		return serve(argv[2]);
+	return usage(stderr, EXIT_USAGE);
+}
+
+int
+main(int argc, char **argv)
+{
+	log_setup(stderr, LOG_INFO);
+	if (argc < 2)
+		return usage(stderr, EXIT_USAGE);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)
+		return usage(stdout, 0);
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("mailtrigger %s\n", MT_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "serve") == 0)
+		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(argv[1], "check-config") == 0)
+		return cmd_check_config(argc - 1, argv + 1);
+	fprintf(stderr, "mailtrigger: unknown command '%s'\n", argv[1]);
+	return usage(stderr, EXIT_USAGE);
 }
