@@ -21,7 +21,7 @@
 
 struct cursor {
 	const unsigned char *s;
-	size_t len;      /* window: min(input length, ADDR_PATH_MAX) */
+	size_t len; /* window: min(input length, ADDR_PATH_MAX) */
 	size_t pos;
 	bool truncated;  /* the input goes on past the window */
 	bool allow_utf8; /* RFC 6531 (SMTPUTF8 transaction) */
@@ -356,7 +356,7 @@ ipv4_valid(const unsigned char *p, size_t n)
 		}
 		v = 0;
 		for (digits = 0; i < n && is_digit(p[i]) && digits < 4;
-		    digits++, i++)
+		     digits++, i++)
 			v = v * 10 + (unsigned)(p[i] - '0');
 		if (digits == 0 || digits > 3 || v > 255)
 			return false;
@@ -492,8 +492,7 @@ parse_adl(struct cursor *c)
 
 /* Copies s[from, to) into a field of size max + 1 (already bounded). */
 static void
-copy_span(char *dst, size_t max, const struct cursor *c, size_t from,
-    size_t to)
+copy_span(char *dst, size_t max, const struct cursor *c, size_t from, size_t to)
 {
 	size_t n = to - from;
 

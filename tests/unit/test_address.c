@@ -38,11 +38,14 @@ struct row {
 	unsigned mflags;
 };
 
+/* One-line initialiser macros read better unwrapped. */
+/* clang-format off */
 /* An accepted path: the fields it must yield. */
 #define OK(n, s, f, c, l, d, a, m) \
 	{ n, s, sizeof(s) - 1, f, ADDR_OK, c, l, d, a, m }
 /* A refused path. */
 #define BAD(n, s, f, st) { n, s, sizeof(s) - 1, f, st, 0, "", "", "", 0 }
+/* clang-format on */
 
 static const struct row valid_rows[] = {
 	OK("simple", "<user@example.com>", 0, 0, "user", "example.com",
@@ -55,8 +58,7 @@ static const struct row valid_rows[] = {
 	    "example.com.", "user@example.com.", 0),
 	OK("single label", "<user@localhost>", 0, 0, "user", "localhost",
 	    "user@localhost", 0),
-	OK("digit labels", "<u@123.456>", 0, 0, "u", "123.456", "u@123.456",
-	    0),
+	OK("digit labels", "<u@123.456>", 0, 0, "u", "123.456", "u@123.456", 0),
 	OK("hyphen inside label", "<u@a--b.ex-ample>", 0, 0, "u",
 	    "a--b.ex-ample", "u@a--b.ex-ample", 0),
 	OK("all atext specials", "<!#$%&'*+-/=?^_`{|}~@x.y>", 0, 0,
@@ -71,17 +73,17 @@ static const struct row valid_rows[] = {
 	    "alert+p1@x.y", 0),
 	OK("quoted with space", "<\"john doe\"@x.y>", 0, 0, "john doe", "x.y",
 	    "\"john doe\"@x.y", M_QUOTED),
-	OK("quoted pairs decoded", "<\"a\\\"b\\\\c\\d\"@x>", 0, 0,
-	    "a\"b\\cd", "x", "\"a\\\"b\\\\c\\d\"@x", M_QUOTED),
+	OK("quoted pairs decoded", "<\"a\\\"b\\\\c\\d\"@x>", 0, 0, "a\"b\\cd",
+	    "x", "\"a\\\"b\\\\c\\d\"@x", M_QUOTED),
 	OK("quoted empty", "<\"\"@x>", 0, 0, "", "x", "\"\"@x", M_QUOTED),
 	OK("quoted at sign", "<\"user@evil.com\"@x>", 0, 0, "user@evil.com",
 	    "x", "\"user@evil.com\"@x", M_QUOTED),
-	OK("quoted specials", "<\"<>()[]:;,.@ \"@x>", 0, 0, "<>()[]:;,.@ ",
-	    "x", "\"<>()[]:;,.@ \"@x", M_QUOTED),
+	OK("quoted specials", "<\"<>()[]:;,.@ \"@x>", 0, 0, "<>()[]:;,.@ ", "x",
+	    "\"<>()[]:;,.@ \"@x", M_QUOTED),
 	OK("quoted pair space", "<\"a\\ b\"@x>", 0, 0, "a b", "x",
 	    "\"a\\ b\"@x", M_QUOTED),
-	OK("source route dropped", "<@a.example:user@x.y>", 0, 0, "user",
-	    "x.y", "user@x.y", 0),
+	OK("source route dropped", "<@a.example:user@x.y>", 0, 0, "user", "x.y",
+	    "user@x.y", 0),
 	OK("source route list dropped", "<@a,@b.c,@d.:user@x>", 0, 0, "user",
 	    "x", "user@x", 0),
 	OK("ipv4 literal", "<u@[127.0.0.1]>", 0, 0, "u", "[127.0.0.1]",
@@ -104,8 +106,7 @@ static const struct row valid_rows[] = {
 	OK("ipv6v4 comp", "<u@[IPv6:::ffff:1.2.3.4]>", 0, 0, "u",
 	    "[IPv6:::ffff:1.2.3.4]", "u@[IPv6:::ffff:1.2.3.4]", M_LITERAL),
 	OK("ipv6v4 comp 4 groups", "<u@[IPv6:1:2:3::4:1.2.3.4]>", 0, 0, "u",
-	    "[IPv6:1:2:3::4:1.2.3.4]", "u@[IPv6:1:2:3::4:1.2.3.4]",
-	    M_LITERAL),
+	    "[IPv6:1:2:3::4:1.2.3.4]", "u@[IPv6:1:2:3::4:1.2.3.4]", M_LITERAL),
 	OK("ipv6v4 full", "<u@[IPv6:1:2:3:4:5:6:1.2.3.4]>", 0, 0, "u",
 	    "[IPv6:1:2:3:4:5:6:1.2.3.4]", "u@[IPv6:1:2:3:4:5:6:1.2.3.4]",
 	    M_LITERAL),
@@ -118,8 +119,8 @@ static const struct row valid_rows[] = {
 	    M_UTF8),
 	OK("utf8 domain", "<u@bücher.example>", F_UTF8, 0, "u",
 	    "bücher.example", "u@bücher.example", M_UTF8),
-	OK("utf8 upper case domain kept", "<u@BÜCHER.EXAMPLE>", F_UTF8, 0,
-	    "u", "BÜCHER.EXAMPLE", "u@BÜCHER.EXAMPLE", M_UTF8),
+	OK("utf8 upper case domain kept", "<u@BÜCHER.EXAMPLE>", F_UTF8, 0, "u",
+	    "BÜCHER.EXAMPLE", "u@BÜCHER.EXAMPLE", M_UTF8),
 	OK("utf8 cjk both", "<用户@例子.广告>", F_UTF8, 0, "用户", "例子.广告",
 	    "用户@例子.广告", M_UTF8),
 	OK("utf8 4-byte", "<\xf0\x9f\x98\x80@x>", F_UTF8, 0, "\xf0\x9f\x98\x80",
@@ -133,11 +134,13 @@ static const struct row valid_rows[] = {
 	    "u@x", 0),
 	OK("64 octet local",
 	    "<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	    "@x>", 0, 0,
+	    "@x>",
+	    0, 0,
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 	    "x",
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	    "@x", 0),
+	    "@x",
+	    0),
 	OK("63 octet label",
 	    "<u@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb>",
@@ -145,12 +148,16 @@ static const struct row valid_rows[] = {
 	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
 	    "u@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
 	    0),
-	OK("quoted local 64 written", "<\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"@x>", 0, 0,
+	OK("quoted local 64 written",
+	    "<\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"@x>",
+	    0, 0,
 	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "x",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    "x",
 	    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"@x", M_QUOTED),
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"@x",
+	    M_QUOTED),
 	OK("stops at first >", "<a@b>>", 0, 5, "a", "b", "a@b", 0),
 };
 
@@ -190,12 +197,14 @@ static const struct row invalid_rows[] = {
 	BAD("quote in atom", "<a\"b\"@x>", 0, ADDR_SYNTAX),
 	BAD("quoted then atom", "<\"a\"b@x>", 0, ADDR_SYNTAX),
 	BAD("dot after quoted", "<\"a\".b@x>", 0, ADDR_SYNTAX),
-	BAD("control in quotes", "<\"a\x01" "b\"@x>", 0, ADDR_SYNTAX),
+	BAD("control in quotes",
+	    "<\"a\x01"
+	    "b\"@x>",
+	    0, ADDR_SYNTAX),
 	BAD("tab in quotes", "<\"a\tb\"@x>", 0, ADDR_SYNTAX),
 	BAD("quoted pair of control", "<\"a\\\x01\"@x>", 0, ADDR_SYNTAX),
 	BAD("quoted pair of CR", "<\"a\\\r\"@x>", 0, ADDR_SYNTAX),
-	BAD("quoted pair of 8-bit", "<\"a\\\xc3\xa9\"@x>", F_UTF8,
-	    ADDR_SYNTAX),
+	BAD("quoted pair of 8-bit", "<\"a\\\xc3\xa9\"@x>", F_UTF8, ADDR_SYNTAX),
 	BAD("comment", "<user(c)@x>", 0, ADDR_SYNTAX),
 	BAD("NUL in local", "<us\0er@x>", 0, ADDR_SYNTAX),
 	BAD("NUL in domain", "<user@x\0y>", 0, ADDR_SYNTAX),
@@ -204,7 +213,10 @@ static const struct row invalid_rows[] = {
 	BAD("NUL in quotes", "<\"a\0b\"@x>", 0, ADDR_SYNTAX),
 	BAD("CRLF inside", "<user@x\r\n>", 0, ADDR_SYNTAX),
 	BAD("LF inside", "<user\n@x>", 0, ADDR_SYNTAX),
-	BAD("DEL", "<us\x7f" "er@x>", 0, ADDR_SYNTAX),
+	BAD("DEL",
+	    "<us\x7f"
+	    "er@x>",
+	    0, ADDR_SYNTAX),
 	BAD("route without mailbox", "<@a:>", 0, ADDR_SYNTAX),
 	BAD("route empty domain", "<@:user@x>", 0, ADDR_SYNTAX),
 	BAD("route missing colon", "<@a,user@x>", 0, ADDR_SYNTAX),
@@ -229,8 +241,7 @@ static const struct row invalid_rows[] = {
 	BAD("literal space", "<u@[1.2.3.4 ]>", 0, ADDR_SYNTAX),
 	BAD("ipv6 empty", "<u@[IPv6:]>", 0, ADDR_SYNTAX),
 	BAD("ipv6 seven groups", "<u@[IPv6:1:2:3:4:5:6:7]>", 0, ADDR_SYNTAX),
-	BAD("ipv6 nine groups", "<u@[IPv6:1:2:3:4:5:6:7:8:9]>", 0,
-	    ADDR_SYNTAX),
+	BAD("ipv6 nine groups", "<u@[IPv6:1:2:3:4:5:6:7:8:9]>", 0, ADDR_SYNTAX),
 	BAD("ipv6 two compressions", "<u@[IPv6:1::2::3]>", 0, ADDR_SYNTAX),
 	BAD("ipv6 triple colon", "<u@[IPv6:1:::2]>", 0, ADDR_SYNTAX),
 	BAD("ipv6 five hex digits", "<u@[IPv6:12345::1]>", 0, ADDR_SYNTAX),
@@ -251,16 +262,20 @@ static const struct row invalid_rows[] = {
 	BAD("literal 8-bit", "<u@[\xc3\xa9]>", F_UTF8, ADDR_SYNTAX),
 	BAD("local part 65 octets",
 	    "<aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	    "@x>", 0, ADDR_TOO_LONG),
+	    "@x>",
+	    0, ADDR_TOO_LONG),
 	BAD("quoted local part 65 octets",
 	    "<\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"@x>", 0, ADDR_TOO_LONG),
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"@x>",
+	    0, ADDR_TOO_LONG),
 	BAD("quoted local 65 written, 61 decoded",
 	    "<\"\\aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\\a\"@x>", 0, ADDR_TOO_LONG),
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\\a\"@x>",
+	    0, ADDR_TOO_LONG),
 	BAD("label 64 octets",
 	    "<u@bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb>", 0, ADDR_TOO_LONG),
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb>",
+	    0, ADDR_TOO_LONG),
 	BAD("8-bit local without SMTPUTF8", "<jörg@x>", 0,
 	    ADDR_UTF8_NOT_ALLOWED),
 	BAD("8-bit domain without SMTPUTF8", "<u@bücher.example>", 0,
@@ -298,8 +313,7 @@ static const struct row invalid_rows[] = {
 };
 
 static bool
-field_ok(const char *row, const char *what, const char *got,
-    const char *want)
+field_ok(const char *row, const char *what, const char *got, const char *want)
 {
 	if (strcmp(got, want) == 0)
 		return true;
@@ -493,8 +507,9 @@ test_prefixes(void **state)
 				memcpy(copy, tables[t][i].in, n);
 				st = addr_parse_path(copy, n, true, true, &m,
 				    &consumed);
-				if (consumed > n || (st == ADDR_OK &&
-				    copy[consumed - 1] != '>')) {
+				if (consumed > n ||
+				    (st == ADDR_OK &&
+					copy[consumed - 1] != '>')) {
 					print_error("%s[:%zu]: consumed %zu\n",
 					    tables[t][i].name, n, consumed);
 					failed++;
@@ -524,7 +539,7 @@ test_status_text(void **state)
 
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		if (!field_ok("status text", "text",
-		    addr_status_text(rows[i].st), rows[i].want))
+			addr_status_text(rows[i].st), rows[i].want))
 			failed++;
 	assert_int_equal(failed, 0);
 }
