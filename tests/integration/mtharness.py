@@ -681,3 +681,174 @@ class SharedGatewayTest(unittest.TestCase):
             cls.gw.stop()
         finally:
             cls.gw.close()
+
+
+# ---------------------------------------------------------------- postfix
+
+POSTFIX_MASTER_CF = """\
+{listen} inet n - n - - smtpd
+pickup     unix  n - n 60 1 pickup
+cleanup    unix  n - n - 0 cleanup
+qmgr       unix  n - n 300 1 qmgr
+rewrite    unix  - - n - - trivial-rewrite
+bounce     unix  - - n - 0 bounce
+defer      unix  - - n - 0 bounce
+trace      unix  - - n - 0 bounce
+verify     unix  - - n - 1 verify
+flush      unix  n - n 1000? 0 flush
+proxymap   unix  - - n - - proxymap
+proxywrite unix  - - n - 1 proxymap
+smtp       unix  - - n - - smtp
+relay      unix  - - n - - smtp
+showq      unix  n - n - - showq
+error      unix  - - n - - error
+retry      unix  - - n - - error
+discard    unix  - - n - - discard
+local      unix  - n n - - local
+anvil      unix  - - n - 1 anvil
+scache     unix  - - n - 1 scache
+postlog    unix-dgram n - n - 1 postlogd
+"""
+
+
+def free_port():
+    """A loopback port free right now (for peers that cannot take 0)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Postfix:
+    """A private Postfix instance (postfix -c DIR) on a loopback port.
+
+    Its own config, queue and data directories live in a temporary
+    directory; it logs to DIR/maillog. settings are main.cf lines added to
+    (and overriding) the base: e.g. {"relayhost": "[127.0.0.1]:2525"} or
+    {"default_transport": "discard"}. Needs root and Debian's postfix
+    package (user postfix, group postdrop).
+    """
+
+    def __init__(self, settings=None):
+        self.dir = tempfile.mkdtemp(prefix="mt-postfix-")
+        os.chmod(self.dir, 0o755)  # postfix daemons traverse it
+        self.port = free_port()
+        self.maillog = os.path.join(self.dir, "maillog")
+        main = {
+            "compatibility_level": "3.6",
+            "queue_directory": os.path.join(self.dir, "queue"),
+            "data_directory": os.path.join(self.dir, "data"),
+            "mail_owner": "postfix",
+            "setgid_group": "postdrop",
+            "myhostname": "relay.postfix.test",
+            "mydomain": "postfix.test",
+            "myorigin": "$myhostname",
+            "mydestination": "",
+            "local_recipient_maps": "",
+            "alias_maps": "",
+            "alias_database": "",
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "mynetworks": "127.0.0.0/8",
+            "smtp_tls_security_level": "none",
+            "smtpd_tls_security_level": "none",
+            "smtp_dns_support_level": "disabled",
+            "maillog_file": self.maillog,
+            "maillog_file_prefixes": self.dir,
+            "notify_classes": "",
+            "biff": "no",
+            "append_dot_mydomain": "no",
+            "delay_warning_time": "0",
+            "default_process_limit": "200",
+        }
+        main.update(settings or {})
+        os.mkdir(main["queue_directory"], 0o755)
+        with open(os.path.join(self.dir, "main.cf"), "w") as f:
+            for k, v in main.items():
+                f.write("%s = %s\n" % (k, v))
+        with open(os.path.join(self.dir, "master.cf"), "w") as f:
+            f.write(POSTFIX_MASTER_CF.format(
+                listen="127.0.0.1:%d" % self.port))
+        self.started = False
+
+    def postfix(self, *args):
+        p = subprocess.run(["postfix", "-c", self.dir] + list(args),
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise AssertionError("postfix %s failed (%d): %s%s" % (
+                " ".join(args), p.returncode, p.stdout + p.stderr,
+                self.log()))
+        return p
+
+    def start(self):
+        self.postfix("check")
+        self.postfix("start")
+        self.started = True
+        for _ in deadline_loop(15, "postfix smtpd on port %d" % self.port,
+                               lambda: self.log()):
+            try:
+                with RawSMTP("127.0.0.1", self.port, 5) as c:
+                    if c.banner().code == 220:
+                        c.send(b"QUIT\r\n")
+                        return self
+            except OSError:
+                time.sleep(0.05)  # polling interval
+
+    def master_pid(self):
+        try:
+            with open(os.path.join(self.dir, "queue", "pid",
+                                   "master.pid")) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self):
+        if not self.started:
+            return
+        pid = self.master_pid()
+        subprocess.run(["postfix", "-c", self.dir, "stop"],
+                       capture_output=True, timeout=60)
+        self.started = False
+        if pid is None:
+            return
+        for _ in deadline_loop(20, "postfix master %d to exit" % pid):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)  # polling interval
+
+    def close(self):
+        try:
+            self.stop()
+        finally:
+            if os.environ.get("MT_KEEP_TMP"):
+                sys.stderr.write("kept %s\n" % self.dir)
+            else:
+                subprocess.run(["rm", "-rf", self.dir], check=False)
+
+    def log(self):
+        try:
+            with open(self.maillog, errors="replace") as f:
+                return "\n--- postfix maillog ---\n" + f.read()[-6000:]
+        except OSError:
+            return "\n(no postfix maillog)"
+
+    def wait_log(self, regex, timeout=30.0):
+        """Waits for a maillog line matching regex; returns the match."""
+        rx = re.compile(regex)
+        for _ in deadline_loop(timeout, "postfix log /%s/" % regex,
+                               self.log):
+            try:
+                with open(self.maillog, errors="replace") as f:
+                    m = rx.search(f.read())
+            except OSError:
+                m = None
+            if m:
+                return m
+            time.sleep(0.05)  # polling interval
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
