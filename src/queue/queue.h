@@ -69,7 +69,12 @@ typedef void queue_done_cb(void *arg, enum queue_status st);
  * err on failure.
  */
 struct queue *queue_open(const char *path, char *err, size_t errlen);
-/* Waits for submitted jobs to commit, stops the thread, closes. */
+/*
+ * Waits for submitted jobs to commit, stops the thread, closes. The done
+ * callbacks of jobs not cancelled run from inside queue_close() (each
+ * exactly once); a job submitted once queue_close() has begun completes
+ * with QUEUE_ERR_CLOSED. Call from the loop thread.
+ */
 void queue_close(struct queue *q);
 /* Readable when completed jobs are waiting for queue_dispatch(). */
 int queue_notify_fd(struct queue *q);

@@ -1,0 +1,447 @@
+/*
+ * sqlite - the SQLite backend of the queue (src/queue/backend.h).
+ *
+ * Not pure: owns one SQLite connection. The database runs in WAL mode with
+ * synchronous=FULL, so COMMIT returns only after the WAL is fsynced: a
+ * message whose commit succeeded survives a crash or a power cut. One
+ * qdb_store() call is one transaction, whatever the number of messages in
+ * it (group commit, driven by queue.c). Schema, durability argument and
+ * recovery: docs/queue.md. sqlite3 types never leave this file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "queue/backend.h"
+#include "util/xmalloc.h"
+
+#define QDB_SCHEMA_VERSION 1
+#define QDB_BUSY_TIMEOUT_MS 5000
+#define QDB_DIR_MODE 0700  /* the queue holds private mail */
+#define QDB_FILE_MODE 0600 /* SQLite gives -wal and -shm the same mode */
+
+struct qdb {
+	sqlite3 *db;
+	sqlite3_stmt *ins_message;
+	sqlite3_stmt *ins_event;
+};
+
+/* Version 1 (docs/queue.md). Only ever add a version; never edit this. */
+static const char schema_v1[] =
+    "CREATE TABLE messages ("
+    " id TEXT PRIMARY KEY,"
+    " received_at INTEGER,"
+    " mail_from TEXT,"
+    " client_ip TEXT,"
+    " helo TEXT,"
+    " tls INTEGER,"
+    " smtputf8 INTEGER,"
+    " size INTEGER,"
+    " data BLOB);"
+    "CREATE TABLE events ("
+    " id TEXT PRIMARY KEY,"
+    " message_id TEXT NOT NULL REFERENCES messages(id),"
+    " instance TEXT,"
+    " trigger TEXT,"
+    " tag TEXT,"
+    " recipients TEXT,"
+    " rcpt_to TEXT,"
+    " state TEXT NOT NULL DEFAULT 'queued',"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_attempt_at INTEGER,"
+    " lease_until INTEGER,"
+    " created_at INTEGER);"
+    "CREATE INDEX events_state_next ON events(state, next_attempt_at);"
+    "CREATE INDEX events_message ON events(message_id);"
+    "PRAGMA user_version = 1;";
+
+static const char sql_ins_message[] =
+    "INSERT INTO messages (id, received_at, mail_from, client_ip, helo,"
+    " tls, smtputf8, size, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+static const char sql_ins_event[] =
+    "INSERT INTO events (id, message_id, instance, trigger, tag,"
+    " recipients, rcpt_to, state, next_attempt_at, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)";
+
+/*
+ * Writes "what (sqlite's reason[: errno text])" to err. The errno text is
+ * what tells an operator "Permission denied" from "No such file". The
+ * caller of queue_open() adds the path.
+ */
+static void
+db_error(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+	int sys = db != NULL ? sqlite3_system_errno(db) : 0;
+	const char *msg = db != NULL ? sqlite3_errmsg(db) : "out of memory";
+
+	if (sys != 0)
+		snprintf(err, errlen, "%s (%s: %s)", what, msg,
+		    strerror(sys));
+	else
+		snprintf(err, errlen, "%s (%s)", what, msg);
+}
+
+/* Creates dir if it is missing; fails if it exists and is no directory. */
+static int
+make_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (mkdir(dir, QDB_DIR_MODE) == 0)
+		return 0;
+	if (errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	if (errno == EEXIST)
+		errno = ENOTDIR;
+	snprintf(err, errlen, "cannot create directory %s: %s", dir,
+	    strerror(errno));
+	return -1;
+}
+
+/* Creates the missing directories above path, like mkdir -p. */
+static int
+make_parents(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	size_t i, len = strlen(path);
+
+	if (len == 0 || len >= sizeof(dir)) {
+		snprintf(err, errlen, "queue path is empty or too long");
+		return -1;
+	}
+	memcpy(dir, path, len + 1);
+	for (i = 1; i < len; i++) {
+		if (dir[i] != '/' || dir[i - 1] == '/')
+			continue;
+		dir[i] = '\0';
+		if (make_dir(dir, err, errlen) != 0)
+			return -1;
+		dir[i] = '/';
+	}
+	return 0;
+}
+
+/*
+ * Creates the database file with mode 0600 when it does not exist (SQLite
+ * would use 0644; an empty file is a valid empty database).
+ */
+static int
+create_private(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    QDB_FILE_MODE);
+
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno == EEXIST)
+		return 0;
+	snprintf(err, errlen, "cannot create: %s", strerror(errno));
+	return -1;
+}
+
+/* Runs one statement that returns at most one integer; -1 on error. */
+static long long
+query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/*
+ * Turns on WAL. This is the first statement that reads the file, so a
+ * file that is not a database fails here (SQLITE_NOTADB).
+ */
+static int
+set_wal(sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, ok = 0;
+
+	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st,
+	    NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		ok = strcmp((const char *)sqlite3_column_text(st, 0), "wal") ==
+		    0;
+		if (!ok)
+			snprintf(err, errlen, "cannot use WAL mode (got %s)",
+			    sqlite3_column_text(st, 0));
+	} else if ((rc & 0xff) == SQLITE_NOTADB)
+		db_error(db, "not a SQLite database", err, errlen);
+	else
+		db_error(db, "cannot read", err, errlen);
+	sqlite3_finalize(st);
+	return ok ? 0 : -1;
+}
+
+/* Sets the per-connection pragmas (docs/queue.md, "Durability"). */
+static int
+set_pragmas(sqlite3 *db, char *err, size_t errlen)
+{
+	static const char pragmas[] =
+	    "PRAGMA synchronous = FULL;"
+	    "PRAGMA foreign_keys = ON;"
+	    "PRAGMA journal_size_limit = 67108864;";
+
+	if (set_wal(db, err, errlen) != 0)
+		return -1;
+	if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+		db_error(db, "cannot set pragmas", err, errlen);
+		return -1;
+	}
+	if (query_int(db, "PRAGMA synchronous") != 2) {
+		snprintf(err, errlen, "synchronous=FULL did not take");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Creates the schema in a fresh database, accepts version 1, refuses a
+ * newer one (written by a newer mailtrigger: we cannot know its rules).
+ */
+static int
+check_schema(sqlite3 *db, char *err, size_t errlen)
+{
+	long long version;
+
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail_db;
+	version = query_int(db, "PRAGMA user_version");
+	if (version < 0)
+		goto fail_db;
+	if (version == 0 &&
+	    sqlite3_exec(db, schema_v1, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail_db;
+	if (version > QDB_SCHEMA_VERSION) {
+		snprintf(err, errlen,
+		    "schema version %lld is newer than this mailtrigger "
+		    "supports (%d)", version, QDB_SCHEMA_VERSION);
+		goto fail;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail_db;
+	return 0;
+fail_db:
+	db_error(db, "cannot create schema", err, errlen);
+fail:
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+static int
+prepare(struct qdb *q, char *err, size_t errlen)
+{
+	if (sqlite3_prepare_v3(q->db, sql_ins_message, -1,
+	    SQLITE_PREPARE_PERSISTENT, &q->ins_message, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(q->db, sql_ins_event, -1,
+	    SQLITE_PREPARE_PERSISTENT, &q->ins_event, NULL) != SQLITE_OK) {
+		db_error(q->db, "schema does not match version 1", err,
+		    errlen);
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens the connection and refuses a database we could only read. */
+static int
+db_connect(struct qdb *q, const char *path, char *err, size_t errlen)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	    SQLITE_OPEN_NOMUTEX;
+
+	if (sqlite3_open_v2(path, &q->db, flags, NULL) != SQLITE_OK) {
+		db_error(q->db, "cannot open", err, errlen);
+		return -1;
+	}
+	sqlite3_extended_result_codes(q->db, 1);
+	if (sqlite3_db_readonly(q->db, "main") != 0) {
+		snprintf(err, errlen, "not writable (opened read-only)");
+		return -1;
+	}
+	sqlite3_busy_timeout(q->db, QDB_BUSY_TIMEOUT_MS);
+	return 0;
+}
+
+struct qdb *
+qdb_open(const char *path, char *err, size_t errlen)
+{
+	struct qdb *q = xcalloc(1, sizeof(*q));
+
+	if (make_parents(path, err, errlen) != 0 ||
+	    create_private(path, err, errlen) != 0 ||
+	    db_connect(q, path, err, errlen) != 0 ||
+	    set_pragmas(q->db, err, errlen) != 0 ||
+	    check_schema(q->db, err, errlen) != 0 ||
+	    prepare(q, err, errlen) != 0)
+		goto fail;
+	return q;
+fail:
+	qdb_close(q);
+	return NULL;
+}
+
+void
+qdb_close(struct qdb *q)
+{
+	if (q == NULL)
+		return;
+	sqlite3_finalize(q->ins_message);
+	sqlite3_finalize(q->ins_event);
+	/* The last connection to close checkpoints and removes the WAL. */
+	sqlite3_close(q->db);
+	free(q);
+}
+
+/*
+ * Returns v as a compact JSON array of strings (free() it), or NULL when a
+ * string is not valid UTF-8 (JSON cannot hold it; RFC 8259 sec. 8.1).
+ */
+static char *
+json_list(char *const *v, size_t n)
+{
+	json_t *a = json_array(), *s;
+	char *text = NULL;
+	size_t i;
+
+	if (a == NULL)
+		abort(); /* jansson's allocation failed: as xmalloc */
+	for (i = 0; i < n; i++) {
+		s = json_string(v[i]);
+		if (s == NULL)
+			goto done;
+		json_array_append_new(a, s);
+	}
+	text = json_dumps(a, JSON_COMPACT);
+done:
+	json_decref(a);
+	return text;
+}
+
+/* Steps a bound INSERT and resets it for the next use. */
+static int
+step_insert(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int
+insert_message(struct qdb *q, const struct queue_message *m)
+{
+	sqlite3_stmt *st = q->ins_message;
+
+	sqlite3_bind_text(st, 1, m->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, m->received_at_ms);
+	sqlite3_bind_text(st, 3, m->mail_from, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, m->client_ip, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, m->helo, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, m->tls);
+	sqlite3_bind_int(st, 7, m->smtputf8);
+	sqlite3_bind_int64(st, 8, (sqlite3_int64)m->len);
+	/* An empty message is an empty blob, not NULL. */
+	if (m->len == 0)
+		sqlite3_bind_zeroblob(st, 9, 0);
+	else
+		sqlite3_bind_blob64(st, 9, m->data, m->len, SQLITE_STATIC);
+	return step_insert(st);
+}
+
+/* The event row; created_at and next_attempt_at are the arrival time. */
+static int
+insert_event(struct qdb *q, const struct queue_message *m,
+    const struct queue_event *e, const char *recipients, const char *rcpt_to)
+{
+	sqlite3_stmt *st = q->ins_event;
+
+	sqlite3_bind_text(st, 1, e->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, m->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, e->instance, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, e->trigger, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, e->tag != NULL ? e->tag : "", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, recipients, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, rcpt_to, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, m->received_at_ms);
+	sqlite3_bind_int64(st, 9, m->received_at_ms);
+	return step_insert(st);
+}
+
+/* Inserts the message and its events; err is set on failure. */
+static int
+store_one(struct qdb *q, const struct queue_message *m, char *err,
+    size_t errlen)
+{
+	char *recipients = NULL, *rcpt_to = NULL;
+	size_t i;
+	int rc = insert_message(q, m);
+
+	for (i = 0; rc == SQLITE_OK && i < m->n_events; i++) {
+		recipients = json_list(m->events[i].recipients,
+		    m->events[i].n_recipients);
+		rcpt_to = json_list(m->events[i].rcpt_to,
+		    m->events[i].n_rcpt_to);
+		if (recipients == NULL || rcpt_to == NULL) {
+			snprintf(err, errlen, "message %s: event %s: a "
+			    "recipient is not valid UTF-8", m->id,
+			    m->events[i].id);
+			rc = SQLITE_MISUSE;
+		} else
+			rc = insert_event(q, m, &m->events[i], recipients,
+			    rcpt_to);
+		free(recipients);
+		free(rcpt_to);
+	}
+	if (rc != SQLITE_OK && rc != SQLITE_MISUSE)
+		snprintf(err, errlen, "message %s: %s", m->id,
+		    sqlite3_errmsg(q->db));
+	return rc;
+}
+
+enum queue_status
+qdb_store(struct qdb *q, struct queue_message *const *msgs, size_t n,
+    char *err, size_t errlen)
+{
+	size_t i;
+
+	if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		goto fail_db;
+	for (i = 0; i < n; i++)
+		if (store_one(q, msgs[i], err, errlen) != SQLITE_OK)
+			goto fail;
+	/* synchronous=FULL: COMMIT returns after the WAL is fsynced. */
+	if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail_db;
+	return QUEUE_OK;
+fail_db:
+	snprintf(err, errlen, "%s", sqlite3_errmsg(q->db));
+fail:
+	/* SQLite may have rolled back already (SQLITE_FULL, some IOERRs). */
+	if (!sqlite3_get_autocommit(q->db))
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	return QUEUE_ERR_IO;
+}
