@@ -318,6 +318,8 @@ class Gateway:
             raise AssertionError("gateway did not exit within %.0fs%s"
                                  % (timeout, self.log_tail())) from None
         self._reader.join(5)
+        if not self._reader.is_alive():
+            self.proc.stdout.close()
         return rc
 
     def stop(self, expect=0, timeout=30.0):

@@ -70,7 +70,7 @@ class PostfixRelay(unittest.TestCase):
         ours, rest = mt.split_received(data)
         self.assertRegex(re.sub(rb"\r\n[ \t]+", b" ", ours),
                          rb"^Received: from relay\.postfix\.test "
-                         rb"\(127\.0\.0\.1\) by mx\.mailtrigger\.test "
+                         rb"\(\[127\.0\.0\.1\]\) by mx\.mailtrigger\.test "
                          rb"\(mailtrigger\) with ESMTP id " +
                          m["id"].encode())
         # Postfix's own trace header comes next, then what we sent (Postfix
