@@ -34,11 +34,11 @@
 #include "util/buf.h"
 
 struct session_params {
-	struct config *cfg;     /* a reference is taken */
-	struct limits limits;   /* usually cfg->limits; tests shrink them */
-	const char *hostname;   /* our name for 220/250 and Received: */
-	const char *client_ip;  /* text form, copied */
-	bool tls_available;     /* offer STARTTLS */
+	struct config *cfg;    /* a reference is taken */
+	struct limits limits;  /* usually cfg->limits; tests shrink them */
+	const char *hostname;  /* our name for 220/250 and Received: */
+	const char *client_ip; /* text form, copied */
+	bool tls_available;    /* offer STARTTLS */
 };
 
 enum session_event {
@@ -74,18 +74,24 @@ struct smtp_txn {
 	size_t n_rcpts;
 	struct smtp_rcpt_log *log; /* every RCPT attempt, bounded */
 	size_t n_log;
-	struct buf data; /* message content, unstuffed, CRLF line ends */
+	size_t n_log_dropped; /* attempts past the bound, not in log */
+	struct buf data;      /* message content, unstuffed, CRLF line ends */
+	/* Octets of content received, kept after session_take_data(). */
+	size_t size;
 };
 
 /* What the shell needs to log and to write the Received: header. */
 struct session_info {
 	const char *client_ip;
-	const char *helo;   /* "" before HELO/EHLO */
-	bool esmtp;         /* EHLO, not HELO */
-	bool tls;
+	const char *helo;       /* "" before HELO/EHLO */
+	bool esmtp;             /* EHLO, not HELO */
+	bool tls;               /* STARTTLS done */
 	const char *tls_cipher; /* "" without TLS */
-	unsigned messages;  /* accepted so far in this connection */
-	unsigned errors;    /* error replies counted against limits.errors */
+	unsigned messages;      /* accepted so far in this connection */
+	unsigned errors;        /* replies counted against limits.errors */
+	/* Commands the client sent without waiting for the reply to a
+	 * command that ends a pipelining group (RFC 2920 3.1). */
+	unsigned improper_pipelining;
 };
 
 /* Called when a transaction ends, for the log: outcome is "queued",
@@ -110,11 +116,13 @@ void session_refuse(struct smtp_session *s, bool per_ip);
 
 /*
  * Consumes client bytes. Returns how many were consumed; fewer than len
- * only while an event is pending (a message waiting for its commit): the
- * shell keeps the rest and feeds it again after the event is handled.
- * After STARTTLS, everything the client pipelined behind it is consumed
- * and discarded.
+ * only while an event is pending (a message waiting for its commit) or
+ * when SESSION_OUTPUT_HIGH bytes of replies are waiting in the output (a
+ * client pipelining without reading): the shell keeps the rest, writes the
+ * output, handles the event, and feeds the rest again. After STARTTLS,
+ * everything the client pipelined behind it is consumed and discarded.
  */
+#define SESSION_OUTPUT_HIGH (16 * 1024)
 size_t session_input(struct smtp_session *s, const char *data, size_t len);
 /* The pending event, if any. */
 enum session_event session_event(const struct smtp_session *s);
@@ -147,7 +155,10 @@ void session_tls_started(struct smtp_session *s, const char *cipher);
 
 /* "421 4.4.2 <host> Error: timeout exceeded" and CLOSE. */
 void session_idle_timeout(struct smtp_session *s);
-/* Whole-session limit: "421 4.4.2 <host> Error: session time limit exceeded". */
+/*
+ * Whole-session limit: "421 4.4.2 <host> Error: session time limit
+ * exceeded" and CLOSE.
+ */
 void session_time_limit(struct smtp_session *s);
 /*
  * Graceful shutdown: with no transaction in progress "421 4.3.2 <host>
