@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Intake benchmark: Postfix's smtp-source drives mailtrigger (durable
+SQLite queue), smtp-sink (accepts and stores nothing) and a real Postfix
+(durable queue, then the discard transport) in the same run, at 1, 10 and
+50 parallel sessions with 2 KB and 100 KB messages, one message per
+connection (smtp-source without -d). Prints msgs/s and the ratios
+mailtrigger/postfix and mailtrigger/smtp-sink, then opens 1,000 idle
+connections to mailtrigger and reports its memory per connection.
+
+Run through bench/intake.sh (builds a release binary first), or directly
+with MAILTRIGGER=/path/to/mailtrigger. Needs root (Postfix, smtp-sink) and
+Debian's postfix package. Options: --quick (fewer messages), --json FILE.
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests", "integration"))
+import mtharness as mt  # noqa: E402
+
+SENDER = mt.SENDER
+RCPT = "db-outage@" + mt.INSTANCE
+SESSIONS = (1, 10, 50)
+# (label, payload bytes, messages per session count)
+SIZES = (("2KB", 2048, {1: 600, 10: 3000, 50: 6000}),
+         ("100KB", 102400, {1: 300, 10: 1000, 50: 2000}))
+IDLE_CONNECTIONS = 1000
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+class Sink:
+    """smtp-sink on a free loopback port (accepts, stores nothing)."""
+
+    def __init__(self):
+        self.port = mt.free_port()
+        self.proc = subprocess.Popen(
+            ["smtp-sink", "-u", "postfix", "127.0.0.1:%d" % self.port,
+             "1024"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in mt.deadline_loop(10, "smtp-sink to listen"):
+            try:
+                with mt.RawSMTP("127.0.0.1", self.port, 5) as c:
+                    c.banner()
+                    return
+            except OSError:
+                time.sleep(0.05)  # polling interval
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def postfix_queue_empty(pf):
+    for sub in ("maildrop", "incoming", "active", "deferred"):
+        d = os.path.join(pf.dir, "queue", sub)
+        for _, _, files in os.walk(d):
+            if files:
+                return False
+    return True
+
+
+def smtp_source(port, sessions, count, size):
+    """Runs smtp-source; returns messages per second (wall clock)."""
+    cmd = ["smtp-source", "-s", str(sessions), "-m", str(count),
+           "-l", str(size), "-f", SENDER, "-t", RCPT, "-M", "client.test",
+           "-S", "bench", "127.0.0.1:%d" % port]
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    elapsed = time.monotonic() - t0
+    if p.returncode != 0:
+        raise RuntimeError("%s: exit %d: %s" % (" ".join(cmd), p.returncode,
+                                               p.stderr[-2000:]))
+    return count / elapsed
+
+
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0])  # kB
+    return out
+
+
+def idle_memory(n):
+    """Opens n idle connections (each read its 220) to a fresh gateway;
+    returns (rss_before, rss_after, hwm_after) in kB."""
+    gw = mt.Gateway({"limits": {"connections": n + 100,
+                                "connections_per_ip": n + 100}})
+    conns = []
+    try:
+        # Warm up: one full transaction so the queue and TLS-less code
+        # paths are paged in before the baseline.
+        r = mt.send_message(gw.host, gw.port, [RCPT])
+        assert r.code == 250, r
+        before = proc_status(gw.pid)
+        for _ in range(n):
+            c = mt.RawSMTP(gw.host, gw.port, 30)
+            assert c.banner().code == 220
+            conns.append(c)
+        after = proc_status(gw.pid)
+        for c in conns:
+            c.close()
+        gw.stop()
+    finally:
+        for c in conns:
+            c.close()
+        gw.close()
+    return before["VmRSS"], after["VmRSS"], after["VmHWM"]
+
+
+def run(quick):
+    raise_nofile()
+    scale = 0.2 if quick else 1.0
+    results = []
+    gw = mt.Gateway({"limits": {"connections": 2000,
+                                "connections_per_ip": 2000}})
+    sink = Sink()
+    pf = mt.Postfix({"default_transport": "discard",
+                     "relay_transport": "discard",
+                     "smtpd_client_connection_count_limit": "0"})
+    pf.start()
+    targets = (("mailtrigger", gw.port), ("postfix", pf.port),
+               ("smtp-sink", sink.port))
+    try:
+        for label, size, counts in SIZES:
+            for s in SESSIONS:
+                count = max(s, int(counts[s] * scale))
+                row = {"size": label, "sessions": s, "messages": count}
+                for name, port in targets:
+                    if name == "postfix":
+                        for _ in mt.deadline_loop(120, "postfix to drain"):
+                            if postfix_queue_empty(pf):
+                                break
+                            time.sleep(0.1)  # polling interval
+                    row[name] = smtp_source(port, s, count, size)
+                results.append(row)
+                print_row(row, flush=True)
+        stored = gw.count()
+        sent = sum(r["messages"] for r in results)
+        if stored != sent:
+            raise RuntimeError("mailtrigger stored %d of %d messages"
+                               % (stored, sent))
+        gw.stop()
+    finally:
+        pf.close()
+        sink.close()
+        gw.close()
+    mem = idle_memory(IDLE_CONNECTIONS)
+    return results, stored, mem
+
+
+HEADER = "%-6s %8s %8s %12s %10s %10s %12s %10s" % (
+    "size", "sessions", "msgs", "mailtrigger", "postfix", "smtp-sink",
+    "mt/postfix", "mt/sink")
+
+
+def print_row(r, flush=False):
+    print("%-6s %8d %8d %12.0f %10.0f %10.0f %11.2fx %9.0f%%" % (
+        r["size"], r["sessions"], r["messages"], r["mailtrigger"],
+        r["postfix"], r["smtp-sink"], r["mailtrigger"] / r["postfix"],
+        100.0 * r["mailtrigger"] / r["smtp-sink"]), flush=flush)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    for tool in ("smtp-source", "smtp-sink", "postfix"):
+        if not shutil.which(tool):
+            sys.exit("intake: %s not found (Debian package postfix)" % tool)
+    print("binary: %s" % mt.binary())
+    print("msgs/s, one message per connection (smtp-source without -d)")
+    print(HEADER, flush=True)
+    t0 = time.monotonic()
+    results, stored, (rss0, rss1, hwm1) = run(args.quick)
+    print("mailtrigger stored %d messages" % stored)
+    n = IDLE_CONNECTIONS
+    print("idle memory: %d connections: VmRSS %d -> %d kB, VmHWM %d kB: "
+          "%.1f kB per connection (RSS delta), %.1f kB (peak delta)"
+          % (n, rss0, rss1, hwm1, (rss1 - rss0) / n, (hwm1 - rss0) / n))
+    print("total %.0fs" % (time.monotonic() - t0))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"throughput": results, "stored": stored,
+                       "idle": {"connections": n, "rss_before_kb": rss0,
+                                "rss_after_kb": rss1, "hwm_after_kb": hwm1}},
+                      f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
