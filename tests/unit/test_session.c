@@ -23,6 +23,7 @@
 
 #include "session_driver.h"
 #include "smtp/session_int.h"
+#include "util/xmalloc.h"
 
 /* Rows leave trailing fields out: they are zero, on purpose. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -607,6 +608,365 @@ run_rows(const struct row *rows, size_t n)
 	assert_int_equal(failed, 0);
 }
 
+/* A session with test_limits() and the row-less defaults. */
+static void
+plain_driver(struct driver *d, bool tls)
+{
+	static const struct row none = { "plain" };
+	struct session_params p;
+
+	row_params(&none, &p);
+	p.tls_available = tls;
+	driver_init(d, &p);
+}
+
+static bool
+check_str(const char *name, const char *what, const struct buf *got,
+    const char *want)
+{
+	return same(what, name, buf_str(got), got->len, want, strlen(want));
+}
+
+/* The calls the shell makes on its own: greeting, limits, timers. */
+struct call_row {
+	const char *name;
+	const char *before; /* client input first, or NULL */
+	void (*call)(struct smtp_session *);
+	const char *want;
+	enum session_event want_ev;
+};
+
+static void
+call_greet(struct smtp_session *s)
+{
+	session_greet(s);
+}
+
+static void
+call_refuse(struct smtp_session *s)
+{
+	session_refuse(s, false);
+}
+
+static void
+call_refuse_ip(struct smtp_session *s)
+{
+	session_refuse(s, true);
+}
+
+static void
+call_twice_idle(struct smtp_session *s)
+{
+	session_idle_timeout(s);
+	session_idle_timeout(s); /* already closed: says nothing */
+}
+
+/* clang-format off */
+#define SHUT "421 4.3.2 mx.test Service shutting down\r\n"
+/* clang-format on */
+
+static const struct call_row call_rows[] = {
+	{ "greeting", NULL, call_greet, "220 mx.test ESMTP mailtrigger\r\n",
+	    ANY },
+	{ "too many connections", NULL, call_refuse,
+	    "421 4.7.0 mx.test Error: too many connections\r\n", CLOSE },
+	{ "too many connections from one IP", NULL, call_refuse_ip,
+	    "421 4.7.0 mx.test Error: too many connections from "
+	    "192.0.2.7\r\n",
+	    CLOSE },
+	{ "idle timeout", EHLO, call_twice_idle,
+	    EHLO_R "421 4.4.2 mx.test Error: timeout exceeded\r\n", CLOSE },
+	{ "session time limit", NULL, session_time_limit,
+	    "421 4.4.2 mx.test Error: session time limit exceeded\r\n", CLOSE },
+	{ "shutdown when idle", EHLO, session_shutdown, EHLO_R SHUT, CLOSE },
+	{ "shutdown waits for the transaction", TXN, session_shutdown, TXN_R,
+	    ANY },
+	{ "shutdown waits for DATA", TXN "DATA\r\nabc\r\n", session_shutdown,
+	    TXN_R GO_AHEAD, ANY },
+	{ "shutdown now ends the transaction", TXN, session_shutdown_now,
+	    TXN_R SHUT, CLOSE },
+	{ "timeout in DATA", TXN "DATA\r\nabc\r\n", session_idle_timeout,
+	    TXN_R GO_AHEAD "421 4.4.2 mx.test Error: timeout exceeded\r\n",
+	    CLOSE },
+};
+
+static void
+test_call_rows(void **state)
+{
+	size_t i, failed = 0;
+	struct driver d;
+
+	buf_init(&esc1, DRIVER_BUF_MAX);
+	buf_init(&esc2, DRIVER_BUF_MAX);
+	for (i = 0; i < NELEM(call_rows); i++) {
+		const struct call_row *r = &call_rows[i];
+
+		plain_driver(&d, false);
+		if (r->before != NULL)
+			driver_feed(&d, r->before, strlen(r->before), 0);
+		r->call(d.s);
+		driver_drain(&d);
+		if (!check_str(r->name, "replies", &d.out, r->want) ||
+		    session_event(d.s) != r->want_ev)
+			failed++;
+		driver_free(&d);
+	}
+	buf_free(&esc1);
+	buf_free(&esc2);
+	assert_int_equal(failed, 0);
+}
+
+/* A deferred shutdown speaks after the reply that ends the transaction. */
+struct shutdown_row {
+	const char *name;
+	const char *before, *after;
+	const char *want_after;
+	const char *commits;
+};
+
+static const struct shutdown_row shutdown_rows[] = {
+	{ "after RSET", TXN, "RSET\r\nNOOP\r\n", OK SHUT },
+	{ "after the queued message", TXN "DATA\r\nabc\r\n",
+	    ".\r\nMAIL FROM:<b@example.org>\r\n", QUEUED(1) SHUT },
+	{ "after a failed commit", TXN "DATA\r\nabc\r\n", ".\r\nNOOP\r\n",
+	    "451 4.3.0 Error: queue write failed, try again later\r\n" SHUT,
+	    "F" },
+	{ "after a rejected BDAT", EHLO MAIL, "BDAT 1 LAST\r\nxNOOP\r\n",
+	    NO_RCPTS SHUT },
+	{ "after QUIT", TXN, "QUIT\r\n", BYE },
+};
+
+static void
+test_shutdown_deferred(void **state)
+{
+	size_t i, failed = 0;
+	struct driver d;
+
+	buf_init(&esc1, DRIVER_BUF_MAX);
+	buf_init(&esc2, DRIVER_BUF_MAX);
+	for (i = 0; i < NELEM(shutdown_rows); i++) {
+		const struct shutdown_row *r = &shutdown_rows[i];
+
+		plain_driver(&d, false);
+		d.commits = r->commits;
+		driver_feed(&d, r->before, strlen(r->before), 0);
+		session_shutdown(d.s);
+		driver_drain(&d);
+		buf_reset(&d.out);
+		driver_feed(&d, r->after, strlen(r->after), 0);
+		if (!check_str(r->name, "replies", &d.out, r->want_after) ||
+		    session_event(d.s) != CLOSE)
+			failed++;
+		driver_free(&d);
+	}
+	buf_free(&esc1);
+	buf_free(&esc2);
+	assert_int_equal(failed, 0);
+}
+
+/* RFC 5321 4.4 trace header, RFC 3848 / 6531 protocol names, folding. */
+struct received_row {
+	const char *name;
+	const char *client_ip;
+	bool tls;
+	const char *input; /* up to the end of DATA, message not committed */
+	/* tls: input is sent after "EHLO x", "STARTTLS" and the handshake */
+	const char *want;
+};
+
+#define DATE "Tue, 1 Dec 2026 12:00:00 +0000"
+
+static const struct received_row received_rows[] = {
+	{ "ESMTP, one recipient", "192.0.2.7", false, TXN "DATA\r\n.\r\n",
+	    "Received: from client.test ([192.0.2.7]) by mx.test (mailtrigger) "
+	    "with ESMTP\r\n\tid ID1 for <alert@demo.test>; " DATE "\r\n" },
+	{ "SMTP after HELO, two recipients, 78 columns", "192.0.2.7", false,
+	    "HELO h.test\r\n" MAIL RCPT "RCPT TO:<alert+x@demo.test>\r\n"
+	    "DATA\r\n.\r\n",
+	    "Received: from h.test ([192.0.2.7]) by mx.test (mailtrigger) with "
+	    "SMTP id ID1;\r\n\t" DATE "\r\n" },
+	{ "IPv6 literal", "2001:db8::1", false, TXN "DATA\r\n.\r\n",
+	    "Received: from client.test ([IPv6:2001:db8::1]) by mx.test "
+	    "(mailtrigger)\r\n\twith ESMTP id ID1 for <alert@demo.test>; " DATE
+	    "\r\n" },
+	{ "ESMTPS", "192.0.2.7", true, TXN "DATA\r\n.\r\n",
+	    "Received: from client.test ([192.0.2.7]) by mx.test (mailtrigger) "
+	    "with ESMTPS\r\n\tid ID1 for <alert@demo.test>; " DATE "\r\n" },
+	{ "UTF8SMTPS", "192.0.2.7", true,
+	    EHLO "MAIL FROM:<a@example.org> SMTPUTF8\r\n" RCPT
+		 "BDAT 0 LAST\r\n",
+	    "Received: from client.test ([192.0.2.7]) by mx.test (mailtrigger)"
+	    "\r\n\twith UTF8SMTPS id ID1 for <alert@demo.test>; " DATE "\r\n" },
+	{ "UTF8SMTP", "192.0.2.7", false,
+	    EHLO "MAIL FROM:<a@example.org> SMTPUTF8\r\n" RCPT "DATA\r\n.\r\n",
+	    "Received: from client.test ([192.0.2.7]) by mx.test (mailtrigger)"
+	    "\r\n\twith UTF8SMTP id ID1 for <alert@demo.test>; " DATE "\r\n" },
+	{ "long HELO folds", "192.0.2.7", false,
+	    "EHLO a-very-long-client-host-name.with-many-labels.example."
+	    "test\r\n" MAIL RCPT "DATA\r\n.\r\n",
+	    "Received: from a-very-long-client-host-name.with-many-labels."
+	    "example.test\r\n\t([192.0.2.7]) by mx.test (mailtrigger) with "
+	    "ESMTP id ID1\r\n\tfor <alert@demo.test>; " DATE "\r\n" },
+};
+
+static void
+test_received_header(void **state)
+{
+	struct session_params p;
+	struct driver d;
+	struct buf hdr;
+	size_t i, failed = 0;
+	static const struct row none = { "received" };
+
+	buf_init(&esc1, DRIVER_BUF_MAX);
+	buf_init(&esc2, DRIVER_BUF_MAX);
+	for (i = 0; i < NELEM(received_rows); i++) {
+		const struct received_row *r = &received_rows[i];
+		const char *in = r->input;
+		size_t len = strlen(in), used;
+
+		row_params(&none, &p);
+		p.client_ip = r->client_ip;
+		p.tls_available = r->tls;
+		driver_init(&d, &p);
+		if (r->tls)
+			driver_feed(&d, "EHLO x\r\nSTARTTLS\r\n", 18, 0);
+		buf_init(&hdr, 4096);
+		/* Hand-fed so that the message stays pending. */
+		while (len > 0 && session_event(d.s) != SESSION_EV_MESSAGE) {
+			used = session_input(d.s, in, len);
+			in += used;
+			len -= used;
+			if (session_event(d.s) == SESSION_EV_STARTTLS)
+				session_tls_started(d.s, "TLSv1.3 TEST");
+		}
+		session_received_header(d.s, "ID1", DATE, &hdr);
+		if (!check_str(r->name, "Received:", &hdr, r->want))
+			failed++;
+		buf_free(&hdr);
+		driver_free(&d);
+	}
+	buf_free(&esc1);
+	buf_free(&esc2);
+	assert_int_equal(failed, 0);
+}
+
+/* Every RCPT is logged, up to limits.recipients + 50; the rest counted. */
+static void
+test_rcpt_log_bounded(void **state)
+{
+	struct driver d;
+	struct buf in;
+	int i;
+
+	plain_driver(&d, false);
+	buf_init(&in, DRIVER_BUF_MAX);
+	buf_puts(&in, EHLO MAIL RCPT);
+	for (i = 0; i < 100; i++)
+		buf_printf(&in, "RCPT TO:<u%d@example.net>\r\n", i);
+	buf_puts(&in, "RSET\r\n");
+	driver_feed(&d, in.data, in.len, 0);
+	assert_string_equal(buf_str(&d.outcome), "rset");
+	assert_int_equal(d.last_n_log, 5 + 50);
+	assert_int_equal(d.last_dropped, 101 - 55);
+	assert_int_equal(session_event(d.s), SESSION_EV_NONE);
+	buf_free(&in);
+	driver_free(&d);
+}
+
+/*
+ * The 16 KB idle budget: a small session struct, no line buffer and no
+ * transaction between commands, no data buffer before content arrives,
+ * and a 1 MB command line never grows the line buffer past its limit.
+ */
+static void
+test_memory_bounds(void **state)
+{
+	struct driver d;
+	struct buf big;
+
+	assert_true(sizeof(struct smtp_session) <= 512);
+	plain_driver(&d, false);
+	driver_feed(&d, EHLO, strlen(EHLO), 0);
+	assert_null(d.s->line.data);
+	assert_null(d.s->txn);
+	driver_feed(&d, MAIL RCPT "DATA\r\n", strlen(MAIL RCPT "DATA\r\n"), 0);
+	assert_non_null(d.s->txn);
+	assert_null(d.s->txn->t.data.data);
+	driver_feed(&d, ".\r\n", 3, 0);
+	assert_null(d.s->txn);
+
+	buf_reset(&d.out);
+	buf_init(&big, DRIVER_BUF_MAX);
+	buf_puts(&big, "NOOP ");
+	while (big.len < 1024 * 1024)
+		buf_puts(&big,
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	assert_int_equal(session_input(d.s, big.data, big.len), big.len);
+	assert_true(d.s->line.cap <= 1024);
+	driver_feed(&d, "\r\nNOOP\r\n", 8, 0);
+	assert_string_equal(buf_str(&d.out),
+	    "500 5.5.6 Error: line too long\r\n" OK);
+	buf_free(&big);
+	driver_free(&d);
+}
+
+/* A client that pipelines without reading: output stays bounded. */
+static void
+test_output_back_pressure(void **state)
+{
+	struct driver d;
+	struct buf in;
+	size_t used, n = 0;
+
+	plain_driver(&d, false);
+	buf_init(&in, DRIVER_BUF_MAX);
+	while (in.len < 64 * 1024) {
+		buf_puts(&in, "NOOP\r\n");
+		n++;
+	}
+	used = session_input(d.s, in.data, in.len);
+	assert_true(used < in.len);
+	assert_true(session_output(d.s)->len >= SESSION_OUTPUT_HIGH);
+	assert_true(session_output(d.s)->len < SESSION_OUTPUT_HIGH + 64);
+	driver_drain(&d);
+	assert_true(driver_feed(&d, in.data + used, in.len - used, 0));
+	assert_int_equal(d.out.len, n * strlen(OK));
+	buf_free(&in);
+	driver_free(&d);
+}
+
+/* session_info(): what the shell logs. */
+static void
+test_info(void **state)
+{
+	const struct session_info *info;
+	struct driver d;
+	static const char in[] = EHLO "X\r\n" MAIL RCPT "DATA\r\nx\r\n.\r\n"
+				      "NOOP\r\nNOOP\r\n";
+
+	plain_driver(&d, true);
+	info = session_info(d.s);
+	assert_string_equal(info->helo, "");
+	assert_string_equal(info->client_ip, "192.0.2.7");
+	driver_feed(&d, in, sizeof(in) - 1, 0);
+	assert_string_equal(info->helo, "client.test");
+	assert_true(info->esmtp);
+	assert_false(info->tls);
+	assert_string_equal(info->tls_cipher, "");
+	assert_int_equal(info->messages, 1);
+	assert_int_equal(info->errors, 1);
+	assert_int_equal(d.last_size, 3);
+	/* EHLO, DATA and the first NOOP were followed by more input. */
+	assert_int_equal(info->improper_pipelining, 3);
+	driver_feed(&d, "STARTTLS\r\n", 10, 0);
+	assert_string_equal(info->helo, "");
+	assert_false(info->esmtp);
+	assert_true(info->tls);
+	assert_string_equal(info->tls_cipher, "TLSv1.3 TEST");
+	driver_free(&d);
+}
+
 #define ROWS(fn, table)                                            \
 	static void fn(void **state)                               \
 	{                                                          \
@@ -634,6 +994,13 @@ main(void)
 		cmocka_unit_test(test_bdat_rows),
 		cmocka_unit_test(test_misc_rows),
 		cmocka_unit_test(test_tls_rows),
+		cmocka_unit_test(test_call_rows),
+		cmocka_unit_test(test_shutdown_deferred),
+		cmocka_unit_test(test_received_header),
+		cmocka_unit_test(test_rcpt_log_bounded),
+		cmocka_unit_test(test_memory_bounds),
+		cmocka_unit_test(test_output_back_pressure),
+		cmocka_unit_test(test_info),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
