@@ -19,8 +19,18 @@
 
 #define DRIVER_BUF_MAX (64u * 1024 * 1024)
 
+/* One message handed to the queue. */
+struct driver_msg {
+	char *envelope; /* "from=<a@b> to=<c@d>,<e@f>" */
+	char *data;
+	size_t len;
+};
+
+#define DRIVER_MSGS_MAX 64
+
 struct driver {
 	struct smtp_session *s;
+	struct driver_msg msg[DRIVER_MSGS_MAX];
 	struct buf out;      /* every reply, in order */
 	struct buf msgs;     /* every message handed to the queue */
 	struct buf outcome;  /* "queued,rset,..." from the txn log callback */
@@ -57,7 +67,13 @@ driver_init(struct driver *d, const struct session_params *p)
 static void
 driver_free(struct driver *d)
 {
+	unsigned i;
+
 	session_free(d->s);
+	for (i = 0; i < d->n_msgs && i < DRIVER_MSGS_MAX; i++) {
+		free(d->msg[i].envelope);
+		free(d->msg[i].data);
+	}
 	buf_free(&d->out);
 	buf_free(&d->msgs);
 	buf_free(&d->outcome);
@@ -72,22 +88,35 @@ driver_drain(struct driver *d)
 	buf_reset(o);
 }
 
-/* Writes one message as "MSG from=<..> to=<..>,<..> utf8=N\n" + data. */
+/*
+ * Keeps message number n (0-based) and writes it to msgs as
+ * "MSG from=<..> to=<..>,<..> utf8=N body=N\n" + data.
+ */
 static void
-driver_take_message(struct driver *d)
+driver_take_message(struct driver *d, unsigned n)
 {
 	const struct smtp_txn *t = session_txn(d->s);
+	struct buf env;
 	char *data;
 	size_t len, i;
 
-	buf_printf(&d->msgs, "MSG from=<%s> to=", t->from.address);
+	buf_init(&env, DRIVER_BUF_MAX);
+	buf_printf(&env, "from=<%s> to=", t->from.address);
 	for (i = 0; i < t->n_rcpts; i++)
-		buf_printf(&d->msgs, "%s<%s>", i ? "," : "",
+		buf_printf(&env, "%s<%s>", i ? "," : "",
 		    t->rcpts[i].mbox.address);
-	buf_printf(&d->msgs, " utf8=%d body=%d\n", t->smtputf8, (int)t->body);
+	buf_printf(&d->msgs, "MSG %s utf8=%d body=%d\n", buf_str(&env),
+	    t->smtputf8, (int)t->body);
 	data = session_take_data(d->s, &len);
 	buf_append(&d->msgs, data, len);
-	free(data);
+	if (n < DRIVER_MSGS_MAX) {
+		d->msg[n].envelope = buf_steal(&env, NULL);
+		d->msg[n].data = data;
+		d->msg[n].len = len;
+	} else {
+		buf_free(&env);
+		free(data);
+	}
 }
 
 /* Acts on the pending event as conn.c would; true if one was handled. */
@@ -99,8 +128,9 @@ driver_event(struct driver *d)
 
 	switch (session_event(d->s)) {
 	case SESSION_EV_MESSAGE:
-		driver_take_message(d);
-		ok = d->commits == NULL || d->commits[d->n_msgs] != 'F';
+		driver_take_message(d, d->n_msgs);
+		ok = d->commits == NULL || d->n_msgs >= strlen(d->commits) ||
+		    d->commits[d->n_msgs] != 'F';
 		snprintf(id, sizeof(id), "Q%u", ++d->n_msgs);
 		session_commit_done(d->s, ok, id);
 		return true;
