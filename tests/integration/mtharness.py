@@ -223,7 +223,8 @@ class Gateway:
 
     config: None (default_config), a dict merged over default_config, or
     YAML text in which "@TMPDIR@" is replaced by the temporary directory.
-    tls=True generates a self-signed certificate and configures it.
+    tls=True generates a self-signed certificate and configures it (for
+    YAML text, a tls: section is appended).
     """
 
     def __init__(self, config=None, tls=False, start=True):
@@ -256,6 +257,9 @@ class Gateway:
         """Writes a new config file (same forms as the constructor)."""
         if isinstance(config, str):
             text = config.replace("@TMPDIR@", self.tmpdir)
+            if self.tls:
+                text += "\ntls:\n  certificate: %s\n  key: %s\n" % (
+                    _scalar(self.cert), _scalar(self.key))
         else:
             text = to_yaml(self.config_dict(config)) + "\n"
         tmp = self.config_path + ".new"
@@ -518,6 +522,11 @@ class RawSMTP:
             data = data.encode("utf-8")
         self.transcript.append(b"C: " + data)
         self.sock.sendall(data)
+
+    def line(self, timeout=None):
+        """Reads one raw reply line (without CRLF) as text."""
+        return self._line(self.timeout if timeout is None else timeout
+                          ).decode("utf-8", "replace")
 
     def _line(self, timeout):
         end = time.monotonic() + timeout
