@@ -356,7 +356,8 @@ class Gateway:
         self.signal(signal.SIGHUP)
         return self.wait_log(lambda r: r.get("msg") in
                              ("reloaded", "reload_failed"),
-                             since=mark, timeout=timeout)
+                             since=mark, timeout=timeout,
+                             what="msg=reloaded or msg=reload_failed")
 
     def close(self):
         """Kills what is left and removes the temporary directory."""
@@ -400,7 +401,7 @@ class Gateway:
             lines = self._lines[since:]
         return [parse_logfmt(line) for line in lines]
 
-    def wait_log(self, match, since=0, timeout=10.0):
+    def wait_log(self, match, since=0, timeout=10.0, what=None):
         """Waits for a log record; match is a msg= value, a compiled regex
         (searched in the raw line) or a predicate on the parsed record."""
         if isinstance(match, str):
@@ -427,9 +428,15 @@ class Gateway:
                 if self._eof or left <= 0:
                     break
                 self._cond.wait(left)
-        why = "process exited" if self._eof else "timeout"
-        raise AssertionError("log record %r not seen (%s, %.0fs)%s" % (
-            getattr(match, "pattern", match), why, timeout, self.log_tail()))
+        if self._eof:
+            rc = self.proc.wait(5)
+            why = "the gateway exited with %s" % (
+                "signal %s" % signal.Signals(-rc).name if rc < 0 else rc)
+        else:
+            why = "timeout %.0fs" % timeout
+        raise AssertionError("log record %s not seen: %s%s" % (
+            what or repr(getattr(match, "pattern", match)), why,
+            self.log_tail()))
 
     # --- queue
     def db(self):
