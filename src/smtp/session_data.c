@@ -223,25 +223,33 @@ received_proto(const struct smtp_session *s)
 
 #define RECEIVED_FOLD 78
 
+/* A header being folded: the column, and whether the line has a clause. */
+struct fold {
+	struct buf *out;
+	size_t col;
+	bool clause_on_line;
+};
+
 /*
  * Appends one clause of the header, folding (CRLF TAB) first when the
- * line would pass RECEIVED_FOLD columns (RFC 5322 2.2.3). *col is the
- * current column.
+ * line would pass RECEIVED_FOLD columns (RFC 5322 2.2.3). A line always
+ * gets one clause, however long: folding cannot split it.
  */
 static void
-fold_clause(struct buf *out, size_t *col, const char *clause)
+fold_clause(struct fold *f, const char *clause)
 {
 	size_t n = strlen(clause);
 
-	if (*col + 1 + n > RECEIVED_FOLD) {
-		buf_puts(out, "\r\n\t");
-		*col = 1;
+	if (f->clause_on_line && f->col + 1 + n > RECEIVED_FOLD) {
+		buf_puts(f->out, "\r\n\t");
+		f->col = 1;
 	} else {
-		buf_putc(out, ' ');
-		(*col)++;
+		buf_putc(f->out, ' ');
+		f->col++;
 	}
-	buf_puts(out, clause);
-	*col += n;
+	buf_puts(f->out, clause);
+	f->col += n;
+	f->clause_on_line = true;
 }
 
 /*
@@ -253,34 +261,34 @@ void
 session_received_header(const struct smtp_session *s, const char *id,
     const char *date, struct buf *out)
 {
-	const struct smtp_txn *t;
+	struct fold f = { out, strlen("Received:"), false };
 	char clause[ADDR_PATH_MAX + 512];
-	size_t col = strlen("Received:");
-	bool one = false;
+	const struct smtp_txn *t;
+	bool one;
 
 	if (s->state != ST_QUEUED || s->txn == NULL)
 		return;
 	t = &s->txn->t;
+	/* Only with one recipient: more would tell each about the others. */
+	one = t->n_rcpts == 1;
 	buf_puts(out, "Received:");
 	snprintf(clause, sizeof(clause), "from %s", s->conn.info.helo);
-	fold_clause(out, &col, clause);
+	fold_clause(&f, clause);
 	snprintf(clause, sizeof(clause), "([%s%s])",
 	    strchr(s->client_ip, ':') != NULL ? "IPv6:" : "", s->client_ip);
-	fold_clause(out, &col, clause);
+	fold_clause(&f, clause);
 	snprintf(clause, sizeof(clause), "by %s", s->hostname);
-	fold_clause(out, &col, clause);
-	fold_clause(out, &col, "(mailtrigger)");
+	fold_clause(&f, clause);
+	fold_clause(&f, "(mailtrigger)");
 	snprintf(clause, sizeof(clause), "with %s", received_proto(s));
-	fold_clause(out, &col, clause);
-	one = t->n_rcpts == 1;
+	fold_clause(&f, clause);
 	snprintf(clause, sizeof(clause), "id %s%s", id, one ? "" : ";");
-	fold_clause(out, &col, clause);
+	fold_clause(&f, clause);
 	if (one) {
-		/* Only with one recipient: more would leak the others. */
 		snprintf(clause, sizeof(clause), "for <%s>;",
 		    t->rcpts[0].mbox.address);
-		fold_clause(out, &col, clause);
+		fold_clause(&f, clause);
 	}
-	fold_clause(out, &col, date);
+	fold_clause(&f, date);
 	buf_puts(out, "\r\n");
 }

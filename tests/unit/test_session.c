@@ -807,6 +807,16 @@ static const struct received_row received_rows[] = {
 	    "Received: from a-very-long-client-host-name.with-many-labels."
 	    "example.test\r\n\t([192.0.2.7]) by mx.test (mailtrigger) with "
 	    "ESMTP id ID1\r\n\tfor <alert@demo.test>; " DATE "\r\n" },
+	/* Found by fuzz_session: a HELO too long for the first line. */
+	{ "HELO longer than a line stays on the first line", "192.0.2.7", false,
+	    "EHLO "
+	    "client-jjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjj"
+	    "jjjjjjjjjjj.example\r\n" MAIL RCPT "DATA\r\n.\r\n",
+	    "Received: from "
+	    "client-jjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjjj"
+	    "jjjjjjjjjjjjjjjjjjj.example\r\n\t([192.0.2.7]) by mx.test "
+	    "(mailtrigger) with ESMTP id ID1\r\n\tfor <alert@demo.test>; " DATE
+	    "\r\n" },
 };
 
 static void
