@@ -239,6 +239,9 @@ class Gateway:
         self._eof = True
         self._reader = None
         self.starts = 0
+        # Extra subprocess.Popen arguments for the next start (tests that
+        # set resource limits use preexec_fn).
+        self.popen_kwargs = {}
         if tls:
             self.cert, self.key = make_cert(self.tmpdir)
         self.tls = tls
@@ -276,7 +279,7 @@ class Gateway:
         self.proc = subprocess.Popen(
             [binary(), "serve", "--config", self.config_path],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=self.tmpdir)
+            stderr=subprocess.STDOUT, cwd=self.tmpdir, **self.popen_kwargs)
         self.starts += 1
         with self._cond:
             self._eof = False

@@ -4,6 +4,7 @@ injection attack, bare-LF smuggling, BDAT, timeouts, connection limits,
 SIGHUP reload, SIGTERM shutdown and check-config."""
 
 import re
+import resource
 import signal
 import smtplib
 import subprocess
@@ -459,6 +460,75 @@ class IdleTimeout(unittest.TestCase):
             gw.stop()
 
 
+class SessionTimeout(unittest.TestCase):
+    def test_session_time_limit(self):
+        # Busy or not, a session ends after limits.session_timeout.
+        with mt.Gateway({"limits": {"session_timeout": "1s"}}) as gw:
+            with gw.connect() as c:
+                c.banner()
+                t0 = time.monotonic()
+                c.ehlo()
+                r = c.reply(timeout=10)
+                elapsed = time.monotonic() - t0
+                self.assertEqual(r.last, "421 4.4.2 %s Error: session time "
+                                 "limit exceeded" % HOST)
+                c.expect_closed()
+            self.assertGreaterEqual(elapsed, 0.8)
+            self.assertLess(elapsed, 5)
+            gw.stop()
+
+
+class QueueFailure(unittest.TestCase):
+    def test_commit_failure_is_451_and_nothing_half_stored(self):
+        # The daemon runs with a 1 MB file size limit (EFBIG instead of
+        # SIGXFSZ): a commit that would grow the database past it fails
+        # like a full disk.
+        limit = 1 << 20
+
+        def small_files():
+            resource.setrlimit(resource.RLIMIT_FSIZE,
+                               (limit, resource.RLIM_INFINITY))
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+        gw = mt.Gateway({"limits": {"message_size": 5000000}}, start=False)
+        self.addCleanup(gw.close)
+        gw.popen_kwargs = {"preexec_fn": small_files,
+                           "restore_signals": False}
+        gw.start()
+        rcpt = "db-outage@" + INSTANCE
+        ok = mt.queued_id(mt.send_message(gw.host, gw.port, [rcpt]).text)
+        self.assertIsNotNone(ok)
+        big = b"Subject: big\r\n\r\n" + (b"z" * 998 + b"\r\n") * 1100
+        with gw.connect() as c:
+            c.banner()
+            c.ehlo()
+            c.cmd("MAIL FROM:<%s>" % SENDER)
+            c.cmd("RCPT TO:<%s>" % rcpt)
+            self.assertEqual(c.cmd("DATA").code, 354)
+            c.send(big + b".\r\n")
+            self.assertEqual(c.reply().last, "451 4.3.0 Error: queue write "
+                             "failed, try again later")
+            # The connection stays usable.
+            self.assertEqual(c.cmd("NOOP").last, "250 2.0.0 Ok")
+            self.assertEqual(c.cmd("QUIT").last, "221 2.0.0 Bye")
+        # Space comes back (the limit is lifted on the running daemon):
+        # the queue takes messages again without a restart.
+        resource.prlimit(gw.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        again = mt.send_message(gw.host, gw.port, [rcpt])
+        self.assertEqual(again.code, 250, again)
+        again = mt.queued_id(again.text)
+        gw.stop()
+        gw.popen_kwargs = {}
+        gw.start()
+        self.assertEqual(gw.query("PRAGMA integrity_check"),
+                         [{"integrity_check": "ok"}])
+        self.assertEqual([r["id"] for r in gw.query(
+            "SELECT id FROM messages ORDER BY id")], [ok[1], again[1]])
+        self.assertEqual([e["id"] for e in gw.events()], [ok[0], again[0]])
+        gw.stop()
+
+
 class ConnectionLimits(unittest.TestCase):
     def test_limits(self):
         rows = [
@@ -605,6 +675,28 @@ class Shutdown(unittest.TestCase):
         self.assertEqual(gw.wait_exit(), 0, gw.log_tail())
         stored = {r["id"] for r in gw.query("SELECT id FROM messages")}
         self.assertEqual(stored, set(ids))
+
+
+class ShutdownGrace(unittest.TestCase):
+    def test_grace_over_cuts_unfinished_transaction(self):
+        gw = mt.Gateway({"limits": {"shutdown_grace": "1s"}})
+        self.addCleanup(gw.close)
+        with gw.connect() as c:
+            c.banner()
+            c.ehlo()
+            c.cmd("MAIL FROM:<%s>" % SENDER)
+            c.cmd("RCPT TO:<db-outage@%s>" % INSTANCE)
+            self.assertEqual(c.cmd("DATA").code, 354)
+            c.send(b"Subject: never finished\r\n")
+            t0 = time.monotonic()
+            gw.signal(signal.SIGTERM)
+            self.assertEqual(c.reply(timeout=10).last,
+                             "421 4.3.2 %s Service shutting down" % HOST)
+            elapsed = time.monotonic() - t0
+            c.expect_closed()
+        self.assertGreaterEqual(elapsed, 0.8)
+        self.assertEqual(gw.wait_exit(), 0, gw.log_tail())
+        self.assertEqual(gw.count(), 0)
 
 
 class CheckConfig(unittest.TestCase):
