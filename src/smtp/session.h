@@ -136,7 +136,7 @@ const struct smtp_txn *session_txn(const struct smtp_session *s);
 char *session_take_data(struct smtp_session *s, size_t *len);
 /*
  * Writes the RFC 5321 4.4 trace header for the pending message into out:
- * "Received: from HELO (IP) by HOST (mailtrigger) with PROTO id ID for
+ * "Received: from HELO ([IP]) by HOST (mailtrigger) with PROTO id ID for
  * <rcpt>; DATE" folded at 78 columns, CRLF terminated. date is the RFC
  * 5322 date-time the shell formatted. PROTO is ESMTP/ESMTPS/UTF8SMTPS...
  * per RFC 3848 and 6531.
