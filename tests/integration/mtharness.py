@@ -260,11 +260,15 @@ class Gateway:
         """Writes a new config file (same forms as the constructor)."""
         if isinstance(config, str):
             text = config.replace("@TMPDIR@", self.tmpdir)
+            self.n_listeners = max(1, len(re.findall(
+                r"(?m)^\s*-?\s*address:", text)))
             if self.tls:
                 text += "\ntls:\n  certificate: %s\n  key: %s\n" % (
                     _scalar(self.cert), _scalar(self.key))
         else:
-            text = to_yaml(self.config_dict(config)) + "\n"
+            cfg = self.config_dict(config)
+            self.n_listeners = len(cfg.get("listen") or [None])
+            text = to_yaml(cfg) + "\n"
         tmp = self.config_path + ".new"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
@@ -286,13 +290,13 @@ class Gateway:
         self._reader = threading.Thread(target=self._read,
                                         args=(self.proc,), daemon=True)
         self._reader.start()
-        rec = self.wait_log("listening", since=mark, timeout=START_DEADLINE)
-        self.addresses = [rec["address"]]
-        # Other listeners log in the same burst; take what is there.
-        for r in self.records(since=mark):
-            if r.get("msg") == "listening" and \
-                    r["address"] not in self.addresses:
-                self.addresses.append(r["address"])
+        self.addresses = []
+        since = mark
+        while len(self.addresses) < self.n_listeners:
+            rec = self.wait_log("listening", since=since,
+                                timeout=START_DEADLINE)
+            self.addresses.append(rec["address"])
+            since = self._last_match + 1
         host, _, port = self.addresses[0].rpartition(":")
         self.host, self.port = host.strip("[]"), int(port)
         return self
@@ -422,10 +426,9 @@ class Gateway:
                 while i < len(self._lines):
                     line = self._lines[i]
                     i += 1
-                    if pred is None:
-                        if rx.search(line):
-                            return parse_logfmt(line)
-                    elif pred(parse_logfmt(line)):
+                    if (rx.search(line) if pred is None
+                            else pred(parse_logfmt(line))):
+                        self._last_match = i - 1
                         return parse_logfmt(line)
                 left = end - time.monotonic()
                 if self._eof or left <= 0:

@@ -143,7 +143,7 @@ class Routing(mt.SharedGatewayTest):
         self.assertEqual(refused, {"x@example.org": (
             554, b"5.7.1 <x@example.org>: Relay access denied")})
         last = self.gw.query("SELECT message_id FROM events ORDER BY "
-                             "created_at DESC, id DESC LIMIT 1")[0]
+                             "rowid DESC LIMIT 1")[0]
         evs = self.gw.events(last["message_id"])
         self.assertEqual([e["rcpt_to"] for e in evs], [[ok]])
 
@@ -196,8 +196,8 @@ class Routing(mt.SharedGatewayTest):
                                  "Subject: \u00fc\r\n\r\nbody\r\n"
                                  .encode(), mail_options=["SMTPUTF8"])
             self.assertEqual(refused, {})
-        row = self.gw.query("SELECT * FROM messages ORDER BY received_at "
-                            "DESC, id DESC LIMIT 1")[0]
+        row = self.gw.query("SELECT * FROM messages ORDER BY rowid DESC "
+                            "LIMIT 1")[0]
         self.assertEqual(row["mail_from"], sender)
         self.assertEqual(row["smtputf8"], 1)
         got = {e["trigger"]: (e["tag"], e["recipients"], e["rcpt_to"])
@@ -431,6 +431,23 @@ class StartTLS(mt.SharedGatewayTest):
                              "503 5.5.1 Error: TLS already active")
             self.assertEqual(c.cmd("RCPT TO:<db-outage@%s>" % INSTANCE)
                              .last, "503 5.5.1 Error: need MAIL command")
+
+
+class Listeners(unittest.TestCase):
+    def test_ipv4_and_ipv6_listeners(self):
+        gw = mt.Gateway({"listen": [{"address": "127.0.0.1:0"},
+                                    {"address": "[::1]:0"}]})
+        self.addCleanup(gw.close)
+        self.assertEqual(len(gw.addresses), 2, gw.log_tail())
+        self.assertRegex(gw.addresses[0], r"^127\.0\.0\.1:[1-9]\d*$")
+        self.assertRegex(gw.addresses[1], r"^\[::1\]:[1-9]\d*$")
+        host6, port6 = gw.addresses[1].rsplit(":", 1)
+        r = mt.send_message(host6.strip("[]"), int(port6),
+                            ["db-outage@" + INSTANCE])
+        ids = mt.queued_id(r.text)
+        self.assertIsNotNone(ids, r)
+        self.assertEqual(gw.message(ids[1])["client_ip"], "::1")
+        gw.stop()
 
 
 class IdleTimeout(unittest.TestCase):

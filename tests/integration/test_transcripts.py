@@ -106,7 +106,7 @@ class Transcripts(unittest.TestCase):
         gw = self.gateway(limits, tls)
         before = {r["id"] for r in gw.query("SELECT id FROM messages")}
         name = os.path.basename(path)
-        queued, closed = [], False
+        queued, replied, closed = [], [], False
         with gw.connect() as c:
             out = b""
             for n, tag, text in steps:
@@ -123,6 +123,9 @@ class Transcripts(unittest.TestCase):
                         got = c.line()
                     except (OSError, AssertionError) as e:
                         self.fail("%s: want %r, got %r" % (where, text, e))
+                    ids = mt.queued_id(got)
+                    if ids:
+                        replied.append(ids[1])
                     if text.endswith("*"):
                         self.assertTrue(got.startswith(text[:-1]),
                                         "%s: got %r, want %r"
@@ -147,14 +150,17 @@ class Transcripts(unittest.TestCase):
             if not closed:
                 self.assertEqual(c.pending(0.2), b"",
                                  "%s: replies beyond the transcript" % name)
-        self.check_queue(gw, before, queued, name)
+        self.check_queue(gw, before, replied, queued, name)
 
-    def check_queue(self, gw, before, queued, name):
-        rows = [r for r in gw.query("SELECT * FROM messages ORDER BY id")
-                if r["id"] not in before]
-        self.assertEqual(len(rows), len(queued),
+    def check_queue(self, gw, before, replied, queued, name):
+        new = [r["id"] for r in gw.query("SELECT id FROM messages")
+               if r["id"] not in before]
+        self.assertEqual(len(new), len(queued),
                          "%s: queued %d messages, want %d"
-                         % (name, len(rows), len(queued)))
+                         % (name, len(new), len(queued)))
+        # Pair each Q: with the id its 250 reply named, in reply order.
+        self.assertEqual(sorted(new), sorted(replied), name)
+        rows = [gw.message(i) for i in replied]
         for row, (where, (mail_from, rcpts), body) in zip(rows, queued):
             self.assertEqual(row["mail_from"], mail_from, where)
             events = gw.events(row["id"])
