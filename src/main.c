@@ -20,6 +20,7 @@
 #include "queue/queue.h"
 #include "smtp/server.h"
 #include "util/log.h"
+#include "util/xmalloc.h"
 
 #define EXIT_USAGE 2
 
@@ -132,23 +133,20 @@ terminate_cb(evutil_socket_t sig, short what, void *arg)
 	server_shutdown(st->srv, shutdown_done_cb, st->base);
 }
 
-static int
-run_loop(struct serve_state *st)
+/*
+ * Signal events exist before the listeners do: a test (or an init
+ * system) that sends SIGHUP as soon as it sees "listening" must not hit
+ * the default action, which would kill the gateway.
+ */
+static void
+add_signals(struct serve_state *st, struct event **evs)
 {
-	struct event *sighup, *sigterm, *sigint;
-
-	sighup = evsignal_new(st->base, SIGHUP, reload_cb, st);
-	sigterm = evsignal_new(st->base, SIGTERM, terminate_cb, st);
-	sigint = evsignal_new(st->base, SIGINT, terminate_cb, st);
-	event_add(sighup, NULL);
-	event_add(sigterm, NULL);
-	event_add(sigint, NULL);
-	log_msg(LOG_INFO, "started", "mailtrigger " MT_VERSION);
-	event_base_dispatch(st->base);
-	event_free(sighup);
-	event_free(sigterm);
-	event_free(sigint);
-	return 0;
+	evs[0] = evsignal_new(st->base, SIGHUP, reload_cb, st);
+	evs[1] = evsignal_new(st->base, SIGTERM, terminate_cb, st);
+	evs[2] = evsignal_new(st->base, SIGINT, terminate_cb, st);
+	event_add(evs[0], NULL);
+	event_add(evs[1], NULL);
+	event_add(evs[2], NULL);
 }
 
 static int
@@ -157,8 +155,10 @@ serve(const char *config_path)
 	struct serve_state st = { 0 };
 	struct config *cfg = load_config(config_path);
 	struct queue *q = NULL;
+	struct event *sigs[3];
 	char err[512];
 	int status = 1;
+	size_t i;
 
 	if (cfg == NULL)
 		return 1;
@@ -167,6 +167,7 @@ serve(const char *config_path)
 	st.config_path = config_path;
 	st.queue_path = cfg->queue_path;
 	st.base = event_base_new();
+	add_signals(&st, sigs);
 	q = queue_open(cfg->queue_path, err, sizeof(err));
 	if (q == NULL) {
 		fprintf(stderr, "mailtrigger: queue %s: %s\n", cfg->queue_path,
@@ -178,9 +179,13 @@ serve(const char *config_path)
 		fprintf(stderr, "mailtrigger: %s\n", err);
 		goto out;
 	}
-	status = run_loop(&st);
+	log_msg(LOG_INFO, "started", "mailtrigger " MT_VERSION);
+	event_base_dispatch(st.base);
+	status = 0;
 out:
 	server_free(st.srv);
+	for (i = 0; i < NELEM(sigs); i++)
+		event_free(sigs[i]);
 	if (q != NULL)
 		queue_close(q);
 	log_msg(LOG_INFO, "stopped", NULL);

@@ -38,6 +38,7 @@
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_pump(struct conn *c);
+static void closed_after_write_cb(struct bufferevent *bev, void *arg);
 
 static void
 log_connection(const struct conn *c)
@@ -67,6 +68,8 @@ conn_free(struct conn *c)
 	log_connection(c);
 	if (c->life_timer != NULL)
 		event_free(c->life_timer);
+	if (c->close_ev != NULL)
+		event_free(c->close_ev);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	session_free(c->sess);
@@ -74,9 +77,59 @@ conn_free(struct conn *c)
 }
 
 static void
-closed_after_write_cb(struct bufferevent *bev, void *arg)
+close_now_cb(evutil_socket_t fd, short what, void *arg)
 {
 	conn_free(arg);
+}
+
+/*
+ * Runs inside the evbuffer's own callback loop, where freeing the buffer
+ * would pull it from under libevent: free from the loop instead.
+ */
+static void
+underlying_drained_cb(struct evbuffer *buf,
+    const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+
+	if (evbuffer_get_length(buf) > 0 || c->close_ev != NULL)
+		return;
+	c->close_ev = evtimer_new(c->srv->base, close_now_cb, c);
+	event_active(c->close_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * Frees c once everything written has reached the kernel; returns false
+ * when that is already the case and c is gone. Under TLS, our output
+ * buffer being empty only means the filter has encrypted it into the
+ * socket's buffer: that one must be empty too, or a 221 never reaches the
+ * client.
+ */
+static bool
+conn_close_when_written(struct conn *c)
+{
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		bufferevent_setcb(c->bev, NULL, closed_after_write_cb,
+		    conn_event_cb, c);
+		return true;
+	}
+	if (under != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(under)) > 0) {
+		bufferevent_setcb(c->bev, NULL, NULL, conn_event_cb, c);
+		evbuffer_add_cb(bufferevent_get_output(under),
+		    underlying_drained_cb, c);
+		return true;
+	}
+	conn_free(c);
+	return false;
+}
+
+static void
+closed_after_write_cb(struct bufferevent *bev, void *arg)
+{
+	conn_close_when_written(arg);
 }
 
 /*
@@ -97,12 +150,7 @@ conn_flush(struct conn *c)
 		return true;
 	c->closing = true;
 	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_setcb(c->bev, NULL, closed_after_write_cb, conn_event_cb,
-	    c);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
-		return true;
-	conn_free(c);
-	return false;
+	return conn_close_when_written(c);
 }
 
 static void
@@ -138,7 +186,7 @@ log_txn_cb(void *ctx, const struct session_info *info,
 		    l->code, l->enhanced, l->reason ? l->reason : "");
 		log_kv_str(&r, key, val);
 	}
-	log_kv_uint(&r, "size", txn->data.len);
+	log_kv_uint(&r, "size", txn->size);
 	log_kv_str(&r, "outcome", outcome);
 	if (queue_id != NULL)
 		log_kv_str(&r, "id", queue_id);

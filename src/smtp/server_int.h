@@ -56,6 +56,7 @@ struct conn {
 	struct smtp_session *sess;
 	struct queue_job *job;     /* commit in flight, or NULL */
 	struct event *life_timer;  /* limits.session_timeout */
+	struct event *close_ev;    /* frees the conn once TLS output is out */
 	struct ip_count *ipc;      /* NULL when refused before counting */
 	uint64_t started_ms;
 	uint64_t txn_started_ms;
