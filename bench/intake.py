@@ -33,7 +33,7 @@ SIZES = (("2KB", 2048, {1: 1000, 10: 4000, 50: 8000}),
          ("100KB", 102400, {1: 400, 10: 1500, 50: 3000}))
 # Each cell is measured this many times, the peers interleaved, and the
 # median reported: short runs on a shared 2-core machine are noisy.
-REPEATS = 3
+REPEATS = 5
 IDLE_CONNECTIONS = 1000
 
 
