@@ -118,7 +118,9 @@ class Crash(unittest.TestCase):
         self.addCleanup(load.finish)
         load.start()
         for k in range(KILLS):
-            load.wait_acks(rng.randint(5, 120))
+            # Sometimes 0: killed right after the restart, while the
+            # queue has just recovered the previous crash.
+            load.wait_acks(rng.choice([0, rng.randint(5, 120)]))
             # Jitter so the kill does not always follow an ack.
             time.sleep(rng.uniform(0, 0.03))
             load.up.clear()
@@ -156,7 +158,7 @@ class Crash(unittest.TestCase):
         sys.stderr.write("acked %d, lost replies %d (%d of them stored), "
                          "tempfail %d\n" % (len(load.acked), len(load.lost),
                                             lost_kept, len(load.tempfail)))
-        self.assertGreaterEqual(len(load.acked), KILLS * 5 + 20)
+        self.assertGreaterEqual(len(load.acked), 20)
 
 
 if __name__ == "__main__":
