@@ -805,8 +805,8 @@ class Postfix:
 
     def start(self):
         self.postfix("check")
+        self.started = True  # from here on, stop() must run
         self.postfix("start")
-        self.started = True
         for _ in deadline_loop(15, "postfix smtpd on port %d" % self.port,
                                lambda: self.log()):
             try:

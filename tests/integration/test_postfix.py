@@ -21,10 +21,11 @@ class PostfixRelay(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.gw = mt.Gateway()
+        cls.pf = mt.Postfix({"relayhost": "[127.0.0.1]:%d" % cls.gw.port})
         try:
-            cls.pf = mt.Postfix({"relayhost": "[127.0.0.1]:%d" % cls.gw.port})
             cls.pf.start()
         except BaseException:
+            cls.pf.close()
             cls.gw.close()
             raise
 
