@@ -308,7 +308,7 @@ static void
 walk_triggers(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
     struct instance *inst)
 {
-	char p[CFG_PATH_MAX];
+	char p[CFG_PATH_MAX], q[QUOTE_MAX];
 	struct trigger *t;
 	size_t i, m = n->n_kids / 2;
 	bool *skip;
@@ -331,7 +331,13 @@ walk_triggers(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
 		t->line = n->kids[2 * i]->line;
 		t->column = n->kids[2 * i]->column;
 		t->name = trigger_name(ctx, n->kids[2 * i], path);
-		cfg_path(p, path, "%s", t->name != NULL ? t->name : "?");
+		if (t->name != NULL) {
+			cfg_path(p, path, "%s", t->name);
+		} else {
+			cfg_quote(q, sizeof(q), n->kids[2 * i]->text,
+			    n->kids[2 * i]->len);
+			cfg_path(p, path, "%s", q);
+		}
 		walk_trigger_body(ctx, n->kids[2 * i + 1], p, t);
 	}
 	free(skip);

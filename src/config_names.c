@@ -29,18 +29,39 @@ is_ldh(char c, bool wildcards)
 	    (c >= '0' && c <= '9') || c == '-' || (wildcards && c == '*');
 }
 
+/* How a bad label is described: as part of a domain, or on its own. */
+enum label_use { LABEL_IN_DOMAIN, LABEL_IN_PATTERN, LABEL_ALONE };
+enum label_fault { LABEL_EMPTY, LABEL_LONG, LABEL_CHARS, LABEL_HYPHEN };
+
+static const char *
+label_why(enum label_use use, enum label_fault fault)
+{
+	static const char *const whys[][4] = {
+		[LABEL_IN_DOMAIN] = { "has an empty label (two dots in a row, "
+				      "or a leading dot)",
+		    "has a label longer than 63 characters",
+		    "may hold only letters, digits and '-'",
+		    "has a label that starts or ends with '-'" },
+		[LABEL_IN_PATTERN] = { "has an empty label (two dots in a "
+				       "row, or a leading dot)",
+		    "has a label longer than 63 characters",
+		    "may hold only letters, digits, '-' and the wildcard '*'",
+		    "has a label that starts or ends with '-'" },
+		[LABEL_ALONE] = { "is empty", "is longer than 63 characters",
+		    "may hold only letters, digits and '-'",
+		    "starts or ends with '-'" },
+	};
+
+	return whys[use][fault];
+}
+
 static bool
-label_check(const char *s, size_t len, bool wildcards, const char **why)
+label_check(const char *s, size_t len, enum label_use use, const char **why)
 {
 	size_t i;
 
-	if (len == 0) {
-		*why = "has an empty label (two dots in a row, or a leading "
-		       "dot)";
-		return false;
-	}
-	if (len > LABEL_MAX) {
-		*why = "has a label longer than 63 characters";
+	if (len == 0 || len > LABEL_MAX) {
+		*why = label_why(use, len == 0 ? LABEL_EMPTY : LABEL_LONG);
 		return false;
 	}
 	for (i = 0; i < len; i++) {
@@ -49,13 +70,13 @@ label_check(const char *s, size_t len, bool wildcards, const char **why)
 			       "internationalized name in its xn-- form)";
 			return false;
 		}
-		if (!is_ldh(s[i], wildcards)) {
-			*why = "may hold only letters, digits and '-'";
+		if (!is_ldh(s[i], use == LABEL_IN_PATTERN)) {
+			*why = label_why(use, LABEL_CHARS);
 			return false;
 		}
 	}
 	if (s[0] == '-' || s[len - 1] == '-') {
-		*why = "has a label that starts or ends with '-'";
+		*why = label_why(use, LABEL_HYPHEN);
 		return false;
 	}
 	return true;
@@ -65,12 +86,10 @@ bool
 cfg_label_ok(const char *s, size_t len, const char **why)
 {
 	if (memchr(s, '.', len) != NULL) {
-		*why = "may not contain '.' (it is one DNS label)";
+		*why = "may not contain '.'";
 		return false;
 	}
-	if (!label_check(s, len, false, why))
-		return false;
-	return true;
+	return label_check(s, len, LABEL_ALONE, why);
 }
 
 bool

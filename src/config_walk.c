@@ -195,8 +195,8 @@ cfg_get_domain(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
 	len = strlen(s);
 	if (!cfg_domain_ok(s, len, wildcards, &why)) {
 		cfg_quote(q, sizeof(q), s, len);
-		cfg_err(ctx, n, "%s: '%s' is not a %sdomain name: it %s", path,
-		    q, wildcards ? "valid " : "", why);
+		cfg_err(ctx, n, "%s: '%s' is not a valid domain name: it %s",
+		    path, q, why);
 		free(s);
 		return NULL;
 	}

@@ -10,6 +10,10 @@
  * bytes or control characters (YAML 1.2 section 5.1, c-printable):
  * libfyaml 0.7 silently stops reading at a NUL byte or at invalid UTF-8,
  * which would turn a damaged file into a shorter, valid-looking config.
+ * Tabs are refused too: YAML forbids them for indentation (section 6.1),
+ * a config never needs them elsewhere ("\t" in double quotes still
+ * works), and libfyaml 0.7.12 frees memory twice on some inputs with a
+ * tab after an explicit key ("? a:<TAB>:", found by fuzzing).
  */
 #include "config_int.h"
 
@@ -158,8 +162,8 @@ struct textpos {
 	unsigned line, column;
 };
 
-/* Length of the UTF-8 sequence at s, or 0 when it is not well formed or
- * not YAML c-printable (YAML 1.2 section 5.1; RFC 3629 section 4). */
+/* Length of the UTF-8 sequence at s, or 0 when it is not well formed, not
+ * YAML c-printable (YAML 1.2 section 5.1; RFC 3629 section 4) or a tab. */
 static size_t
 printable_char(const unsigned char *s, size_t len)
 {
@@ -167,8 +171,7 @@ printable_char(const unsigned char *s, size_t len)
 	size_t n, i;
 
 	if (c < 0x80)
-		return (c >= 0x20 && c != 0x7f) || c == '\t' || c == '\n' ||
-		    c == '\r';
+		return (c >= 0x20 && c != 0x7f) || c == '\n' || c == '\r';
 	if (c >= 0xc2 && c <= 0xdf)
 		n = 2, cp = c & 0x1f;
 	else if (c >= 0xe0 && c <= 0xef)
@@ -221,6 +224,11 @@ text_ok(struct cfg_ctx *ctx, const char *text, size_t len)
 		    "NUL byte in the file "
 		    "(a config is UTF-8 text; remove it, or write \\0 inside "
 		    "double quotes)");
+	else if (s[i] == '\t')
+		cfg_err_at(ctx, pos.line, pos.column,
+		    "tab character: indent "
+		    "and separate with spaces (write \\t inside double quotes "
+		    "for a tab in a value)");
 	else if (s[i] < 0x80)
 		cfg_err_at(ctx, pos.line, pos.column,
 		    "control character "
@@ -377,9 +385,10 @@ on_alias(struct builder *b, struct fy_event *ev)
 {
 	const struct fy_mark *m = fy_event_start_mark(ev);
 
-	/* Aliases would let a small file expand into a huge tree. */
+	/* Aliases would let a small file expand into a huge tree. The mark
+	 * is on the name, after the '*': point at the '*'. */
 	cfg_err_at(b->ctx, m != NULL ? (unsigned)m->line + 1 : 1,
-	    m != NULL ? (unsigned)m->column + 1 : 1,
+	    m != NULL ? (unsigned)m->column + (m->column > 0 ? 0 : 1) : 1,
 	    "YAML aliases (*name) are not supported (write the value out)");
 	b->failed = true;
 }
