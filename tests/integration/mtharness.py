@@ -631,6 +631,23 @@ class RawSMTP:
                 return
             self.buf += chunk
 
+    def begin_data(self, rcpts, mail_from=SENDER, helo="client.test",
+                   strict=True):
+        """Greeting, EHLO, MAIL, one RCPT per address, DATA. Returns the
+        354; a refusal on the way is returned (strict=False) or raised."""
+        self.banner()
+        self.ehlo(helo)
+        lines = ["MAIL FROM:<%s>" % mail_from]
+        lines += ["RCPT TO:<%s>" % r for r in rcpts] + ["DATA"]
+        for line in lines:
+            r = self.cmd(line)
+            want = 354 if line == "DATA" else 250
+            if r.code != want:
+                if strict:
+                    raise AssertionError("%s: got %r" % (line, r))
+                return r
+        return r
+
     def close(self):
         try:
             self.sock.close()
@@ -647,20 +664,12 @@ class RawSMTP:
 def send_message(host, port, rcpts, data=None, mail_from=SENDER,
                  helo="client.test", timeout=10.0):
     """One message over one connection with RawSMTP; returns the final
-    Reply to the DATA terminator (the caller checks it)."""
+    Reply to the DATA terminator, or the first refusal before it (the
+    caller checks it)."""
     if data is None:
         data = b"Subject: test\r\n\r\nhello\r\n"
     with RawSMTP(host, port, timeout) as c:
-        c.banner()
-        c.ehlo(helo)
-        r = c.cmd("MAIL FROM:<%s>" % mail_from)
-        if r.code != 250:
-            return r
-        for rc in rcpts:
-            r = c.cmd("RCPT TO:<%s>" % rc)
-            if r.code != 250:
-                return r
-        r = c.cmd("DATA")
+        r = c.begin_data(rcpts, mail_from, helo, strict=False)
         if r.code != 354:
             return r
         c.send(dot_stuff(data) + b".\r\n")

@@ -14,7 +14,7 @@ import time
 import unittest
 
 import mtharness as mt
-from mtharness import INSTANCE, SENDER
+from mtharness import INSTANCE
 
 CLIENTS = 8
 KILLS = 5
@@ -59,11 +59,8 @@ class Load:
         sent = False
         try:
             with mt.RawSMTP(host, port, 10) as c:
-                c.banner()
-                c.ehlo()
-                c.cmd("MAIL FROM:<%s>" % SENDER)
-                c.cmd("RCPT TO:<db-outage@%s>" % INSTANCE)
-                if c.cmd("DATA").code != 354:
+                if c.begin_data(["db-outage@" + INSTANCE],
+                                strict=False).code != 354:
                     return
                 c.send(b"Subject: load\r\nX-Token: %s\r\n\r\n%s\r\n.\r\n"
                        % (token.encode(), b"x" * 500))
