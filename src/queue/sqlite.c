@@ -175,6 +175,12 @@ set_wal(sqlite3 *db, char *err, size_t errlen)
 	sqlite3_stmt *st = NULL;
 	int rc, ok = 0;
 
+	/*
+	 * Messages are blobs of kilobytes to megabytes: 64 KB pages keep a
+	 * 100 KB message on two pages instead of a chain of 25 overflow
+	 * pages. Only a new file takes it (a WAL file's page size is fixed).
+	 */
+	sqlite3_exec(db, "PRAGMA page_size = 65536", NULL, NULL, NULL);
 	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st,
 	    NULL);
 	if (rc == SQLITE_OK)
