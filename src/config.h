@@ -47,15 +47,15 @@ enum step_kind { STEP_HTTP, STEP_EXEC };
 
 struct flow_step {
 	enum step_kind kind;
-	char *url;    /* STEP_HTTP */
-	char **argv;  /* STEP_EXEC: NULL terminated */
+	char *url;   /* STEP_HTTP */
+	char **argv; /* STEP_EXEC: NULL terminated */
 	size_t argc;
 	unsigned line, column;
 };
 
 struct trigger {
-	char *name;         /* lower case */
-	char **recipients;  /* NULL = any recipient; else allowed local parts */
+	char *name;        /* lower case */
+	char **recipients; /* NULL = any recipient; else allowed local parts */
 	size_t n_recipients;
 	struct flow_step *steps;
 	size_t n_steps;
@@ -74,8 +74,10 @@ struct instance {
 enum queue_backend { QUEUE_SQLITE };
 
 struct config {
-	char *path;     /* file the config came from ("<embedded>" for the default) */
-	char *hostname; /* `hostname`: our name in the banner and Received:; default gethostname() */
+	char *
+	    path; /* file the config came from ("<embedded>" for the default) */
+	char *hostname; /* `hostname`: our name in the banner and Received:;
+			   default gethostname() */
 	struct listener_config *listeners;
 	size_t n_listeners;
 	struct limits limits;

@@ -128,8 +128,8 @@ terminate_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct serve_state *st = arg;
 
-	log_msg(LOG_INFO, "shutting_down", sig == SIGINT ? "SIGINT" :
-	    "SIGTERM");
+	log_msg(LOG_INFO, "shutting_down",
+	    sig == SIGINT ? "SIGINT" : "SIGTERM");
 	server_shutdown(st->srv, shutdown_done_cb, st->base);
 }
 

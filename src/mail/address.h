@@ -24,10 +24,10 @@
 
 enum addr_status {
 	ADDR_OK = 0,
-	ADDR_SYNTAX,        /* not a valid path */
-	ADDR_TOO_LONG,      /* a part is over its RFC 5321 4.5.3.1 limit */
+	ADDR_SYNTAX,           /* not a valid path */
+	ADDR_TOO_LONG,         /* a part is over its RFC 5321 4.5.3.1 limit */
 	ADDR_UTF8_NOT_ALLOWED, /* 8-bit bytes without SMTPUTF8 */
-	ADDR_BAD_UTF8,      /* 8-bit bytes that are not well-formed UTF-8 */
+	ADDR_BAD_UTF8,         /* 8-bit bytes that are not well-formed UTF-8 */
 };
 
 struct mailbox {

@@ -47,16 +47,16 @@ struct queue_job {
 TAILQ_HEAD(job_list, queue_job);
 
 struct queue {
-	struct qdb *db;         /* the writer's, then queue_close()'s */
+	struct qdb *db; /* the writer's, then queue_close()'s */
 	pthread_t writer;
-	int notify_fd;          /* eventfd, non-blocking */
-	pthread_mutex_t mu;     /* guards everything below */
-	pthread_cond_t wake;    /* pending grew, pause ended, or closing */
+	int notify_fd;           /* eventfd, non-blocking */
+	pthread_mutex_t mu;      /* guards everything below */
+	pthread_cond_t wake;     /* pending grew, pause ended, or closing */
 	struct job_list pending; /* submitted, not yet taken by the writer */
-	struct job_list done;   /* stored or failed, waiting for dispatch */
-	size_t n_jobs;          /* submitted and not yet dispatched */
+	struct job_list done;    /* stored or failed, waiting for dispatch */
+	size_t n_jobs;           /* submitted and not yet dispatched */
 	bool closing;
-	bool paused;            /* tests: queue_pause_writer() */
+	bool paused; /* tests: queue_pause_writer() */
 	struct queue_stats stats;
 };
 
@@ -129,7 +129,8 @@ commit_singly(struct queue *q, struct job_list *batch, struct queue_stats *d)
 	struct queue_job *job;
 	char err[QUEUE_ERR_MAX];
 
-	TAILQ_FOREACH(job, batch, entry) {
+	TAILQ_FOREACH(job, batch, entry)
+	{
 		job->status = qdb_store(q->db, &job->m, 1, err, sizeof(err));
 		if (job->status == QUEUE_OK) {
 			d->commits++;
@@ -157,12 +158,12 @@ commit_batch(struct queue *q, struct job_list *batch, size_t n)
 	size_t i = 0;
 
 	TAILQ_FOREACH(job, batch, entry)
-		msgs[i++] = job->m;
+	msgs[i++] = job->m;
 	if (qdb_store(q->db, msgs, n, err, sizeof(err)) == QUEUE_OK) {
 		d.commits = 1;
 		d.messages = n;
 		TAILQ_FOREACH(job, batch, entry)
-			job->status = QUEUE_OK;
+		job->status = QUEUE_OK;
 	} else {
 		log_commit_failure(n, err);
 		d.failed_commits = 1;
@@ -202,7 +203,8 @@ writer_main(void *arg)
 			break; /* closing, and nothing is left */
 		commit_batch(q, &batch, n);
 		/* Release the data now rather than when the loop dispatches. */
-		TAILQ_FOREACH(job, &batch, entry) {
+		TAILQ_FOREACH(job, &batch, entry)
+		{
 			queue_message_free(job->m);
 			job->m = NULL;
 		}

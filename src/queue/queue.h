@@ -33,10 +33,10 @@ struct queue_event {
 	char id[ID_LEN + 8]; /* "evt_" + message id [+ ".N" for N > 1] */
 	char *instance;
 	char *trigger;
-	char *tag;           /* "" when none */
-	char **recipients;   /* recipient form: local parts; may be 0 */
+	char *tag;         /* "" when none */
+	char **recipients; /* recipient form: local parts; may be 0 */
 	size_t n_recipients;
-	char **rcpt_to;      /* every RCPT TO address of this trigger, as given */
+	char **rcpt_to; /* every RCPT TO address of this trigger, as given */
 	size_t n_rcpt_to;
 };
 

@@ -84,8 +84,7 @@ db_error(sqlite3 *db, const char *what, char *err, size_t errlen)
 	const char *msg = db != NULL ? sqlite3_errmsg(db) : "out of memory";
 
 	if (sys != 0)
-		snprintf(err, errlen, "%s (%s: %s)", what, msg,
-		    strerror(sys));
+		snprintf(err, errlen, "%s (%s: %s)", what, msg, strerror(sys));
 	else
 		snprintf(err, errlen, "%s (%s)", what, msg);
 }
@@ -181,8 +180,7 @@ set_wal(sqlite3 *db, char *err, size_t errlen)
 	 * pages. Only a new file takes it (a WAL file's page size is fixed).
 	 */
 	sqlite3_exec(db, "PRAGMA page_size = 65536", NULL, NULL, NULL);
-	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st,
-	    NULL);
+	rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -203,10 +201,9 @@ set_wal(sqlite3 *db, char *err, size_t errlen)
 static int
 set_pragmas(sqlite3 *db, char *err, size_t errlen)
 {
-	static const char pragmas[] =
-	    "PRAGMA synchronous = FULL;"
-	    "PRAGMA foreign_keys = ON;"
-	    "PRAGMA journal_size_limit = 67108864;";
+	static const char pragmas[] = "PRAGMA synchronous = FULL;"
+				      "PRAGMA foreign_keys = ON;"
+				      "PRAGMA journal_size_limit = 67108864;";
 
 	if (set_wal(db, err, errlen) != 0)
 		return -1;
@@ -241,7 +238,8 @@ check_schema(sqlite3 *db, char *err, size_t errlen)
 	if (version > QDB_SCHEMA_VERSION) {
 		snprintf(err, errlen,
 		    "schema version %lld is newer than this mailtrigger "
-		    "supports (%d)", version, QDB_SCHEMA_VERSION);
+		    "supports (%d)",
+		    version, QDB_SCHEMA_VERSION);
 		goto fail;
 	}
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
@@ -259,11 +257,11 @@ static int
 prepare(struct qdb *q, char *err, size_t errlen)
 {
 	if (sqlite3_prepare_v3(q->db, sql_ins_message, -1,
-	    SQLITE_PREPARE_PERSISTENT, &q->ins_message, NULL) != SQLITE_OK ||
+		SQLITE_PREPARE_PERSISTENT, &q->ins_message,
+		NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(q->db, sql_ins_event, -1,
-	    SQLITE_PREPARE_PERSISTENT, &q->ins_event, NULL) != SQLITE_OK) {
-		db_error(q->db, "schema does not match version 1", err,
-		    errlen);
+		SQLITE_PREPARE_PERSISTENT, &q->ins_event, NULL) != SQLITE_OK) {
+		db_error(q->db, "schema does not match version 1", err, errlen);
 		return -1;
 	}
 	return 0;
@@ -411,9 +409,10 @@ store_one(struct qdb *q, const struct queue_message *m, char *err,
 		rcpt_to = json_list(m->events[i].rcpt_to,
 		    m->events[i].n_rcpt_to);
 		if (recipients == NULL || rcpt_to == NULL) {
-			snprintf(err, errlen, "message %s: event %s: a "
-			    "recipient is not valid UTF-8", m->id,
-			    m->events[i].id);
+			snprintf(err, errlen,
+			    "message %s: event %s: a "
+			    "recipient is not valid UTF-8",
+			    m->id, m->events[i].id);
 			rc = SQLITE_MISUSE;
 		} else
 			rc = insert_event(q, m, &m->events[i], recipients,
@@ -428,8 +427,8 @@ store_one(struct qdb *q, const struct queue_message *m, char *err,
 }
 
 enum queue_status
-qdb_store(struct qdb *q, struct queue_message *const *msgs, size_t n,
-    char *err, size_t errlen)
+qdb_store(struct qdb *q, struct queue_message *const *msgs, size_t n, char *err,
+    size_t errlen)
 {
 	size_t i;
 

@@ -15,8 +15,8 @@
  * Replies (docs/replies.md lists them all):
  *   250 2.1.5 Ok
  *   550 5.1.1 <rcpt>: Recipient address rejected: no such trigger
- *   550 5.1.1 <rcpt>: Recipient address rejected: not a recipient of this trigger
- *   550 5.1.2 <rcpt>: ... CNAME expansion diagnosis (canonical_names)
+ *   550 5.1.1 <rcpt>: Recipient address rejected: not a recipient of this
+ * trigger 550 5.1.2 <rcpt>: ... CNAME expansion diagnosis (canonical_names)
  *   554 5.7.1 <rcpt>: Relay access denied
  */
 #ifndef MT_ROUTE_ROUTER_H
@@ -37,8 +37,8 @@ enum route_form {
 
 struct route_result {
 	enum route_verdict verdict;
-	int code;               /* 250, 550, 554, 451 */
-	char enhanced[16];      /* "2.1.5", "5.1.1", ... */
+	int code;                  /* 250, 550, 554, 451 */
+	char enhanced[16];         /* "2.1.5", "5.1.1", ... */
 	char text[ROUTE_TEXT_MAX]; /* reply text after the enhanced code */
 	/* On ROUTE_OK (borrowed from the config the router was given): */
 	const struct instance *instance;

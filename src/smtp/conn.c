@@ -87,8 +87,8 @@ close_now_cb(evutil_socket_t fd, short what, void *arg)
  * would pull it from under libevent: free from the loop instead.
  */
 static void
-underlying_drained_cb(struct evbuffer *buf,
-    const struct evbuffer_cb_info *info, void *arg)
+underlying_drained_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
 {
 	struct conn *c = arg;
 
@@ -182,8 +182,8 @@ log_txn_cb(void *ctx, const struct session_info *info,
 		const struct smtp_rcpt_log *l = &txn->log[i];
 
 		snprintf(key, sizeof(key), "rcpt.%zu", i + 1);
-		snprintf(val, sizeof(val), "<%s> %d %s %s", l->address,
-		    l->code, l->enhanced, l->reason ? l->reason : "");
+		snprintf(val, sizeof(val), "<%s> %d %s %s", l->address, l->code,
+		    l->enhanced, l->reason ? l->reason : "");
 		log_kv_str(&r, key, val);
 	}
 	log_kv_uint(&r, "size", txn->size);
@@ -209,7 +209,7 @@ static void
 client_ip_text(const struct sockaddr *sa, int salen, char *out, size_t len)
 {
 	if (getnameinfo(sa, (socklen_t)salen, out, (socklen_t)len, NULL, 0,
-	    NI_NUMERICHOST) != 0)
+		NI_NUMERICHOST) != 0)
 		snprintf(out, len, "unknown");
 }
 
@@ -224,8 +224,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	c->started_ms = c->txn_started_ms = now_ms();
 	c->idle_timeout_ms = srv->cfg->limits.idle_timeout_ms;
 	client_ip_text(sa, salen, c->ip, sizeof(c->ip));
-	c->bev = bufferevent_socket_new(srv->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	memset(&p, 0, sizeof(p));
 	p.cfg = srv->cfg;
 	p.limits = srv->cfg->limits;
@@ -312,13 +311,15 @@ build_events(const struct smtp_txn *txn, struct queue_message *m)
 		struct queue_event *ev = NULL;
 
 		for (j = 0; j < m->n_events; j++)
-			if (strcmp(m->events[j].instance, r->instance->host) == 0 &&
+			if (strcmp(m->events[j].instance, r->instance->host) ==
+				0 &&
 			    strcmp(m->events[j].trigger, r->trigger->name) == 0)
 				ev = &m->events[j];
 		if (ev == NULL) {
 			ev = &m->events[m->n_events++];
 			if (m->n_events == 1)
-				snprintf(ev->id, sizeof(ev->id), "evt_%s", m->id);
+				snprintf(ev->id, sizeof(ev->id), "evt_%s",
+				    m->id);
 			else
 				snprintf(ev->id, sizeof(ev->id), "evt_%s.%zu",
 				    m->id, m->n_events);
@@ -330,7 +331,8 @@ build_events(const struct smtp_txn *txn, struct queue_message *m)
 		}
 		ev->rcpt_to = xreallocarray(ev->rcpt_to, ev->n_rcpt_to + 2,
 		    sizeof(char *));
-		ev->rcpt_to[ev->n_rcpt_to++] = xstrdup(txn->rcpts[i].mbox.address);
+		ev->rcpt_to[ev->n_rcpt_to++] = xstrdup(
+		    txn->rcpts[i].mbox.address);
 		ev->rcpt_to[ev->n_rcpt_to] = NULL;
 		if (r->form != ROUTE_FORM_RECIPIENT)
 			continue;
@@ -522,7 +524,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (c->close_reason == NULL)
 		c->close_reason = c->tls_handshaking ? "tls_failed" :
-		    (what & BEV_EVENT_EOF) ? "client_closed" : "io_error";
+		    (what & BEV_EVENT_EOF)           ? "client_closed" :
+						       "io_error";
 	conn_free(c);
 }
 

@@ -66,8 +66,7 @@ ip_unref(struct server *srv, struct ip_count *ipc)
 
 	if (ipc == NULL || --ipc->n > 0)
 		return;
-	for (pp = &srv->ips[ip_hash(ipc->ip)]; *pp != NULL;
-	    pp = &(*pp)->next) {
+	for (pp = &srv->ips[ip_hash(ipc->ip)]; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == ipc) {
 			*pp = ipc->next;
 			free(ipc);
@@ -120,13 +119,14 @@ log_listening(struct evconnlistener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char host[NI_MAXHOST], port[NI_MAXSERV], addr[NI_MAXHOST + NI_MAXSERV + 8];
+	char host[NI_MAXHOST], port[NI_MAXSERV],
+	    addr[NI_MAXHOST + NI_MAXSERV + 8];
 	struct log_record r;
 
 	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss,
-	    &len) != 0 ||
+		&len) != 0 ||
 	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port,
-	    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 		return;
 	if (ss.ss_family == AF_INET6)
 		snprintf(addr, sizeof(addr), "[%s]:%s", host, port);
@@ -193,11 +193,13 @@ tls_context_new(const struct config *cfg, SSL_CTX **out, char *err,
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
-		tls_error("cannot load certificate", cfg->tls_cert, err, errlen);
+		tls_error("cannot load certificate", cfg->tls_cert, err,
+		    errlen);
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
-	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) !=
+		1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
 		tls_error("cannot load key", cfg->tls_key, err, errlen);
 		goto fail;
 	}
@@ -222,8 +224,8 @@ listen_all(struct server *srv, char *err, size_t errlen)
 	srv->listeners = xcalloc(srv->cfg->n_listeners,
 	    sizeof(*srv->listeners));
 	for (i = 0; i < srv->cfg->n_listeners; i++) {
-		srv->listeners[i] = listen_on(srv, &srv->cfg->listeners[i],
-		    err, errlen);
+		srv->listeners[i] = listen_on(srv, &srv->cfg->listeners[i], err,
+		    errlen);
 		if (srv->listeners[i] == NULL)
 			return false;
 		srv->n_listeners++;
@@ -256,8 +258,7 @@ fail:
 }
 
 bool
-server_reload(struct server *srv, struct config *cfg, char *err,
-    size_t errlen)
+server_reload(struct server *srv, struct config *cfg, char *err, size_t errlen)
 {
 	SSL_CTX *tls;
 

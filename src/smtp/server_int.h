@@ -37,7 +37,7 @@ struct server {
 	struct event_base *base;
 	struct config *cfg; /* current config: given to new connections */
 	struct queue *queue;
-	SSL_CTX *tls;       /* NULL when the config has no certificate */
+	SSL_CTX *tls; /* NULL when the config has no certificate */
 	struct evconnlistener **listeners;
 	size_t n_listeners;
 	struct event *queue_ev; /* queue notify fd readable */
@@ -52,12 +52,12 @@ struct server {
 
 struct conn {
 	struct server *srv;
-	struct bufferevent *bev;   /* the socket, or the TLS filter on it */
+	struct bufferevent *bev; /* the socket, or the TLS filter on it */
 	struct smtp_session *sess;
-	struct queue_job *job;     /* commit in flight, or NULL */
-	struct event *life_timer;  /* limits.session_timeout */
-	struct event *close_ev;    /* frees the conn once TLS output is out */
-	struct ip_count *ipc;      /* NULL when refused before counting */
+	struct queue_job *job;    /* commit in flight, or NULL */
+	struct event *life_timer; /* limits.session_timeout */
+	struct event *close_ev;   /* frees the conn once TLS output is out */
+	struct ip_count *ipc;     /* NULL when refused before counting */
 	uint64_t started_ms;
 	uint64_t txn_started_ms;
 	uint64_t idle_timeout_ms;

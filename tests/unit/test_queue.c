@@ -102,7 +102,8 @@ mount_tmpfs(struct fixture *f, const char *name, const char *size)
 	if (mount("tmpfs", f->mnt, "tmpfs", 0, opts) != 0) {
 		f->mnt[0] = '\0';
 		fail_msg("mount -t tmpfs -o %s: %s: this test needs root "
-		    "(CI runs as root)", opts, strerror(errno));
+			 "(CI runs as root)",
+		    opts, strerror(errno));
 	}
 }
 
@@ -220,8 +221,7 @@ reader(const char *path)
 {
 	sqlite3 *db = NULL;
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		fail_msg("open %s: %s", path, sqlite3_errmsg(db));
 	return db;
 }
@@ -246,14 +246,17 @@ count(const char *path, const char *sql)
 static void
 assert_no_partial_rows(const char *path)
 {
-	long long orphan_events = count(path, "SELECT count(*) FROM events"
+	long long orphan_events = count(path,
+	    "SELECT count(*) FROM events"
 	    " WHERE message_id NOT IN (SELECT id FROM messages)");
-	long long bare_messages = count(path, "SELECT count(*) FROM messages"
+	long long bare_messages = count(path,
+	    "SELECT count(*) FROM messages"
 	    " WHERE id NOT IN (SELECT message_id FROM events)");
 
 	if (orphan_events != 0 || bare_messages != 0)
 		fail_msg("partial rows: %lld events without message, %lld "
-		    "messages without events", orphan_events, bare_messages);
+			 "messages without events",
+		    orphan_events, bare_messages);
 }
 
 /* One expected column of a row: text (or blob) or an integer or NULL. */
@@ -281,12 +284,13 @@ check_col(sqlite3_stmt *st, int i, const struct col *c, const char *row)
 	if (type != SQLITE_TEXT && type != SQLITE_BLOB)
 		return;
 	p = type == SQLITE_TEXT ? (const void *)sqlite3_column_text(st, i) :
-	    sqlite3_column_blob(st, i);
+				  sqlite3_column_blob(st, i);
 	len = (size_t)sqlite3_column_bytes(st, i);
 	if (len != c->len || (len > 0 && memcmp(p, c->bytes, len) != 0))
 		fail_msg("%s.%s: got %zu bytes \"%.*s\" want %zu bytes "
-		    "\"%.*s\"", row, c->name, len, (int)len, (const char *)p,
-		    c->len, (int)c->len, c->bytes);
+			 "\"%.*s\"",
+		    row, c->name, len, (int)len, (const char *)p, c->len,
+		    (int)c->len, c->bytes);
 }
 
 /* Selects the named columns of the row with this id and checks each. */
@@ -304,8 +308,7 @@ check_row(const char *path, const char *table, const char *id,
 		off += (size_t)snprintf(sql + off, sizeof(sql) - off, "%s%s",
 		    i > 0 ? ", " : "", cols[i].name);
 	snprintf(sql + off, sizeof(sql) - off, " FROM %s WHERE id = ?", table);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	snprintf(row, sizeof(row), "%s[%s]", table, id);
 	if (sqlite3_step(st) != SQLITE_ROW)
@@ -316,9 +319,18 @@ check_row(const char *path, const char *table, const char *id,
 	sqlite3_close(db);
 }
 
-#define TEXT(n, s) { n, SQLITE_TEXT, s, sizeof(s) - 1, 0 }
-#define INT(n, v) { n, SQLITE_INTEGER, NULL, 0, v }
-#define NUL(n) { n, SQLITE_NULL, NULL, 0, 0 }
+#define TEXT(n, s)                                  \
+	{                                           \
+		n, SQLITE_TEXT, s, sizeof(s) - 1, 0 \
+	}
+#define INT(n, v)                             \
+	{                                     \
+		n, SQLITE_INTEGER, NULL, 0, v \
+	}
+#define NUL(n)                             \
+	{                                  \
+		n, SQLITE_NULL, NULL, 0, 0 \
+	}
 
 /* ---- tests ---- */
 
@@ -396,7 +408,8 @@ check_exact_rows(const char *path, const char *id, const char *e1,
 		TEXT("trigger", "disk-full"),
 		TEXT("tag", "p1"),
 		TEXT("recipients", "[]"),
-		TEXT("rcpt_to", "[\"disk-full+p1@acme.triggers.example.com\","
+		TEXT("rcpt_to",
+		    "[\"disk-full+p1@acme.triggers.example.com\","
 		    "\"j\xc3\xb6ran@acme.triggers.example.com\"]"),
 		TEXT("state", "queued"),
 	};
@@ -452,15 +465,23 @@ test_schema_and_pragmas(void **state)
 		const char *sql;
 		long long want;
 	} rows[] = {
-		{ "wal mode", "SELECT journal_mode = 'wal' FROM"
-		    " pragma_journal_mode", 1 },
+		{ "wal mode",
+		    "SELECT journal_mode = 'wal' FROM"
+		    " pragma_journal_mode",
+		    1 },
 		{ "user_version", "PRAGMA user_version", 1 },
-		{ "index on state, next_attempt_at", "SELECT count(*) FROM"
-		    " pragma_index_info('events_state_next')", 2 },
-		{ "index on message_id", "SELECT count(*) FROM"
-		    " pragma_index_info('events_message')", 1 },
-		{ "foreign key", "SELECT count(*) FROM"
-		    " pragma_foreign_key_list('events')", 1 },
+		{ "index on state, next_attempt_at",
+		    "SELECT count(*) FROM"
+		    " pragma_index_info('events_state_next')",
+		    2 },
+		{ "index on message_id",
+		    "SELECT count(*) FROM"
+		    " pragma_index_info('events_message')",
+		    1 },
+		{ "foreign key",
+		    "SELECT count(*) FROM"
+		    " pragma_foreign_key_list('events')",
+		    1 },
 	};
 	size_t i;
 	long long got;
@@ -484,8 +505,9 @@ make_newer_db(const char *path)
 	sqlite3 *db = NULL;
 
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL,
-	    NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL,
+			     NULL),
+	    SQLITE_OK);
 	sqlite3_close(db);
 }
 
@@ -511,7 +533,8 @@ test_open_errors(void **state)
 	write_file(p[0], "x");
 	snprintf(p[0], sizeof(p[0]), "%s/file/queue.db", f->dir);
 	snprintf(p[1], sizeof(p[1]), "%s/garbage.db", f->dir);
-	write_file(p[1], "this is not a database, it is a text file that is "
+	write_file(p[1],
+	    "this is not a database, it is a text file that is "
 	    "long enough to hold a SQLite header and then some more text.\n");
 	snprintf(p[2], sizeof(p[2]), "%s/newer.db", f->dir);
 	make_newer_db(p[2]);
@@ -520,8 +543,9 @@ test_open_errors(void **state)
 	snprintf(p[3], sizeof(p[3]), "%s/new.db", f->mnt);
 	snprintf(p[4], sizeof(p[4]), "%s/old.db", f->mnt);
 	queue_close(open_ok(p[4]));
-	assert_int_equal(mount("tmpfs", f->mnt, "tmpfs", MS_REMOUNT |
-	    MS_RDONLY, NULL), 0);
+	assert_int_equal(mount("tmpfs", f->mnt, "tmpfs", MS_REMOUNT | MS_RDONLY,
+			     NULL),
+	    0);
 
 	const struct {
 		const char *name;
@@ -530,7 +554,8 @@ test_open_errors(void **state)
 	} rows[] = {
 		{ "parent is a file", p[0], "Not a directory" },
 		{ "not a SQLite file", p[1], "not a SQLite database" },
-		{ "newer schema", p[2], "schema version 2 is newer than this "
+		{ "newer schema", p[2],
+		    "schema version 2 is newer than this "
 		    "mailtrigger supports (1)" },
 		{ "read-only fs, new file", p[3], "Read-only file system" },
 		{ "read-only fs, existing queue", p[4], "not writable" },
@@ -545,8 +570,8 @@ test_open_errors(void **state)
 			    rows[i].name, rows[i].want);
 		}
 		if (strstr(err, rows[i].want) == NULL)
-			fail_msg("%s: got \"%s\" want \"%s\"",
-			    rows[i].name, err, rows[i].want);
+			fail_msg("%s: got \"%s\" want \"%s\"", rows[i].name,
+			    err, rows[i].want);
 	}
 }
 
@@ -574,8 +599,8 @@ submit_paused(struct queue *q, size_t n, const char *name)
 	for (j = 0; j < n; j++)
 		if (recs[j].calls != 1 || recs[j].st != QUEUE_OK)
 			fail_msg("%s: job %zu: got %zu calls status %d, want 1 "
-			    "call status 0", name, j, recs[j].calls,
-			    recs[j].st);
+				 "call status 0",
+			    name, j, recs[j].calls, recs[j].st);
 	free(recs);
 	return after.commits - before.commits;
 }
@@ -611,9 +636,9 @@ test_group_commit(void **state)
 		if (commits != rows[i].want_commits ||
 		    stored != (long long)total)
 			fail_msg("%s: got %llu commits, %lld rows; want %llu, "
-			    "%zu", rows[i].name, (unsigned long long)commits,
-			    stored, (unsigned long long)rows[i].want_commits,
-			    total);
+				 "%zu",
+			    rows[i].name, (unsigned long long)commits, stored,
+			    (unsigned long long)rows[i].want_commits, total);
 	}
 	queue_stats(q, &s);
 	assert_int_equal(s.messages, total);
@@ -726,7 +751,8 @@ test_close_commits_pending(void **state)
 	for (i = 0; i < NELEM(r); i++)
 		if (r[i].calls != 1 || r[i].st != QUEUE_OK)
 			fail_msg("job %zu: got %zu calls status %d, want 1 "
-			    "call status 0", i, r[i].calls, r[i].st);
+				 "call status 0",
+			    i, r[i].calls, r[i].st);
 	assert_int_equal(c.late.calls, 1);
 	assert_int_equal(c.late.st, QUEUE_ERR_CLOSED);
 	assert_int_equal(count(f->path, "SELECT count(*) FROM messages"), 51);
@@ -754,7 +780,8 @@ test_reopen(void **state)
 	}
 	assert_int_equal(t.ok, NELEM(r));
 	for (i = 0; i < NELEM(r); i++) {
-		snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages m"
+		snprintf(sql, sizeof(sql),
+		    "SELECT count(*) FROM messages m"
 		    " JOIN events e ON e.message_id = m.id WHERE m.id = '%s'",
 		    r[i].id);
 		if (count(f->path, sql) != 1)
@@ -807,9 +834,14 @@ test_disk_full(void **state)
 	if (count(path, "SELECT count(*) FROM messages") != ok ||
 	    count(path, "SELECT count(*) FROM events") != 2 * ok)
 		fail_msg("rows: got %lld messages, %lld events; want %lld, "
-		    "%lld (the OK callbacks)", count(path, "SELECT count(*) "
-		    "FROM messages"), count(path, "SELECT count(*) FROM "
-		    "events"), ok, 2 * ok);
+			 "%lld (the OK callbacks)",
+		    count(path,
+			"SELECT count(*) "
+			"FROM messages"),
+		    count(path,
+			"SELECT count(*) FROM "
+			"events"),
+		    ok, 2 * ok);
 	assert_no_partial_rows(path);
 	/* Space comes back: the same open queue stores again. */
 	assert_int_equal(unlink(filler), 0);
@@ -911,8 +943,10 @@ test_crash_recovery(void **state)
 	assert_true(st.st_size > 0);
 	queue_close(open_ok(f->path)); /* recovery on open */
 	for (i = 0; i < N; i++) {
-		snprintf(sql, sizeof(sql), "SELECT count(*) FROM events"
-		    " WHERE message_id = '%s'", ids[i]);
+		snprintf(sql, sizeof(sql),
+		    "SELECT count(*) FROM events"
+		    " WHERE message_id = '%s'",
+		    ids[i]);
 		if (count(f->path, sql) != 2)
 			fail_msg("reported id %s: got %lld events want 2",
 			    ids[i], count(f->path, sql));
