@@ -204,9 +204,24 @@ cmd_serve(int argc, char **argv)
 	return usage(stderr, EXIT_USAGE);
 }
 
+/*
+ * The subcommands. Each gets argv from its own name on and returns the
+ * exit status. Modules that add a command (parse, doctor, queue ...)
+ * declare its function in their header and add one row here.
+ */
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{ "serve", cmd_serve },
+	{ "check-config", cmd_check_config },
+};
+
 int
 main(int argc, char **argv)
 {
+	size_t i;
+
 	log_setup(stderr, LOG_INFO);
 	if (argc < 2)
 		return usage(stderr, EXIT_USAGE);
@@ -216,10 +231,9 @@ main(int argc, char **argv)
 		printf("mailtrigger %s\n", MT_VERSION);
 		return 0;
 	}
-	if (strcmp(argv[1], "serve") == 0)
-		return cmd_serve(argc - 1, argv + 1);
-	if (strcmp(argv[1], "check-config") == 0)
-		return cmd_check_config(argc - 1, argv + 1);
+	for (i = 0; i < NELEM(commands); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
 	fprintf(stderr, "mailtrigger: unknown command '%s'\n", argv[1]);
 	return usage(stderr, EXIT_USAGE);
 }
