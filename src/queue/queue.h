@@ -93,4 +93,84 @@ void queue_job_cancel(struct queue_job *job);
 /* Jobs submitted and not yet dispatched (for shutdown). */
 size_t queue_pending(struct queue *q);
 
+/*
+ * Delivery (docs/queue.md, "Delivery"). A delivery connection is a second
+ * SQLite connection, used by ONE delivery thread at a time, separate from
+ * the writer thread so flows never slow down intake group commit. Every
+ * state change of an event after intake goes through these functions.
+ */
+struct queue_delivery;
+
+/* A claimed event with its stored message. Owns every pointer in it. */
+struct queue_claim {
+	char id[ID_LEN + 16];
+	char message_id[ID_LEN + 1];
+	char *instance;
+	char *trigger;
+	char *tag;              /* "" when none */
+	char *recipients;       /* JSON array, as stored */
+	char *rcpt_to;          /* JSON array, as stored */
+	unsigned attempts;      /* attempts already made, all steps */
+	unsigned next_step;     /* index of the first step not yet done */
+	unsigned step_attempts; /* attempts already made at next_step */
+	int64_t created_at_ms;
+	int64_t received_at_ms;
+	char *mail_from;
+	char *client_ip;
+	char *helo;
+	bool tls;
+	bool smtputf8;
+	char *data;
+	size_t len;
+};
+
+/* One try of one step. The strings are borrowed for the call. */
+struct queue_attempt {
+	const char *event_id;
+	unsigned step; /* index in the trigger's flow */
+	int64_t at_ms; /* start, Unix ms */
+	int64_t latency_ms;
+	const char *status;   /* "ok", "retry", "fail" */
+	int code;             /* HTTP status or exit code; -1 when none */
+	const char *response; /* first bytes of the answer (<= 1 KB kept) */
+	size_t response_len;
+	bool step_done; /* success: the event moves on to step + 1 */
+};
+
+/*
+ * Opens a delivery connection to the queue at path (queue_open() must
+ * have created it). Returns NULL and writes a reason to err on failure.
+ */
+struct queue_delivery *queue_delivery_open(const char *path, char *err,
+    size_t errlen);
+void queue_delivery_close(struct queue_delivery *d);
+/*
+ * Claims up to max due events: queued or retry with next_attempt_at <=
+ * now, or running with an expired lease (its worker died). Each becomes
+ * running with lease_until = now + lease_ms. *out (free with
+ * queue_claims_free()) holds *n claims, oldest first.
+ */
+enum queue_status queue_claim(struct queue_delivery *d, int64_t now_ms,
+    int64_t lease_ms, size_t max, struct queue_claim **out, size_t *n);
+void queue_claims_free(struct queue_claim *c, size_t n);
+/*
+ * Sets running events whose lease is held by nobody (a previous process
+ * of this gateway) due now. For start-up only: a SQLite queue has one
+ * gateway. Returns the number of events, or -1 on error.
+ */
+long queue_recover_running(struct queue_delivery *d, int64_t now_ms);
+/* Earliest next_attempt_at of a waiting event; INT64_MAX when none. */
+int64_t queue_next_due(struct queue_delivery *d);
+/* Records one attempt (attempts table) and counts it on the event. */
+enum queue_status queue_record_attempt(struct queue_delivery *d,
+    const struct queue_attempt *a);
+/* The flow ran to its end: state 'done'. */
+enum queue_status queue_complete(struct queue_delivery *d, const char *id);
+/* Try again at next_ms: state 'retry', lease dropped. */
+enum queue_status queue_retry(struct queue_delivery *d, const char *id,
+    int64_t next_ms);
+/* Give up: state 'dead' with reason (shown by queue show and trace). */
+enum queue_status queue_dead(struct queue_delivery *d, const char *id,
+    const char *reason);
+
 #endif

@@ -23,7 +23,7 @@
 #include "queue/backend.h"
 #include "util/xmalloc.h"
 
-#define QDB_SCHEMA_VERSION 1
+#define QDB_SCHEMA_VERSION 2
 #define QDB_BUSY_TIMEOUT_MS 5000
 #define QDB_DIR_MODE 0700  /* the queue holds private mail */
 #define QDB_FILE_MODE 0600 /* SQLite gives -wal and -shm the same mode */
@@ -62,6 +62,26 @@ static const char schema_v1[] =
     "CREATE INDEX events_state_next ON events(state, next_attempt_at);"
     "CREATE INDEX events_message ON events(message_id);"
     "PRAGMA user_version = 1;";
+
+/*
+ * Version 2: delivery (docs/queue.md, "Delivery"). Every try of a step is
+ * an attempts row; an event remembers the next step to run (a retry does
+ * not re-run the steps that succeeded) and why it was dead-lettered.
+ */
+static const char schema_v2[] =
+    "CREATE TABLE attempts ("
+    " event_id TEXT NOT NULL REFERENCES events(id),"
+    " n INTEGER NOT NULL,"
+    " at INTEGER,"
+    " step INTEGER,"
+    " status TEXT,"
+    " code INTEGER,"
+    " latency_ms INTEGER,"
+    " response TEXT,"
+    " PRIMARY KEY (event_id, n));"
+    "ALTER TABLE events ADD COLUMN next_step INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE events ADD COLUMN dead_reason TEXT;"
+    "PRAGMA user_version = 2;";
 
 static const char sql_ins_message[] =
     "INSERT INTO messages (id, received_at, mail_from, client_ip, helo,"
@@ -219,8 +239,9 @@ set_pragmas(sqlite3 *db, char *err, size_t errlen)
 }
 
 /*
- * Creates the schema in a fresh database, accepts version 1, refuses a
- * newer one (written by a newer mailtrigger: we cannot know its rules).
+ * Creates the schema in a fresh database, migrates version 1 to 2 (in the
+ * same transaction), refuses a newer one (written by a newer mailtrigger: we
+ * cannot know its rules).
  */
 static int
 check_schema(sqlite3 *db, char *err, size_t errlen)
@@ -234,6 +255,9 @@ check_schema(sqlite3 *db, char *err, size_t errlen)
 		goto fail_db;
 	if (version == 0 &&
 	    sqlite3_exec(db, schema_v1, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail_db;
+	if (version <= 1 &&
+	    sqlite3_exec(db, schema_v2, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail_db;
 	if (version > QDB_SCHEMA_VERSION) {
 		snprintf(err, errlen,

@@ -469,7 +469,7 @@ test_schema_and_pragmas(void **state)
 		    "SELECT journal_mode = 'wal' FROM"
 		    " pragma_journal_mode",
 		    1 },
-		{ "user_version", "PRAGMA user_version", 1 },
+		{ "user_version", "PRAGMA user_version", 2 },
 		{ "index on state, next_attempt_at",
 		    "SELECT count(*) FROM"
 		    " pragma_index_info('events_state_next')",
@@ -498,14 +498,14 @@ test_schema_and_pragmas(void **state)
 	queue_close(q);
 }
 
-/* Opens a database with user_version 2, as a newer mailtrigger leaves it. */
+/* Opens a database with user_version 3, as a newer mailtrigger leaves it. */
 static void
 make_newer_db(const char *path)
 {
 	sqlite3 *db = NULL;
 
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL,
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL,
 			     NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
@@ -555,8 +555,8 @@ test_open_errors(void **state)
 		{ "parent is a file", p[0], "Not a directory" },
 		{ "not a SQLite file", p[1], "not a SQLite database" },
 		{ "newer schema", p[2],
-		    "schema version 2 is newer than this "
-		    "mailtrigger supports (1)" },
+		    "schema version 3 is newer than this "
+		    "mailtrigger supports (2)" },
 		{ "read-only fs, new file", p[3], "Read-only file system" },
 		{ "read-only fs, existing queue", p[4], "not writable" },
 	};
@@ -805,7 +805,7 @@ fill_until_failure(struct queue *q, struct tally *t)
 		wait_idle(q);
 	}
 	if (t->io == 0)
-		fail_msg("no commit failed after %d rounds on a 256k tmpfs",
+		fail_msg("no commit failed after %d rounds on a 2m tmpfs",
 		    round);
 }
 
@@ -820,12 +820,13 @@ test_disk_full(void **state)
 	long long ok;
 	int fd;
 
-	mount_tmpfs(f, "full", "256k");
+	/* 64 KB pages: the empty queue with its WAL takes about 600 KB. */
+	mount_tmpfs(f, "full", "2m");
 	snprintf(path, sizeof(path), "%s/queue.db", f->mnt);
 	snprintf(filler, sizeof(filler), "%s/filler", f->mnt);
 	fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
-	assert_int_equal(posix_fallocate(fd, 0, 96 * 1024), 0);
+	assert_int_equal(posix_fallocate(fd, 0, 768 * 1024), 0);
 	close(fd);
 	q = open_ok(path);
 	fill_until_failure(q, &t);

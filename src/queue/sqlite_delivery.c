@@ -1,0 +1,383 @@
+/*
+ * sqlite_delivery - the delivery side of the SQLite queue (queue.h,
+ * "Delivery"): claim with a lease, attempts, done, retry, dead letter.
+ *
+ * Not pure: owns one SQLite connection per struct queue_delivery, used by
+ * one delivery thread at a time. It is a connection of its own, not the
+ * writer thread's, so a flow never waits behind intake and intake never
+ * waits behind a flow: WAL lets its reads run beside the writer, and its
+ * short write transactions queue on the database lock (busy timeout).
+ * It runs with synchronous=NORMAL: a state change is durable at the next
+ * intake commit or checkpoint; one lost on power failure only makes an
+ * event run again, which at-least-once delivery allows (docs/queue.md).
+ * sqlite3 types never leave this file.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "queue/queue.h"
+#include "util/xmalloc.h"
+
+#define QD_BUSY_TIMEOUT_MS 10000
+#define QD_RESPONSE_MAX 1024 /* bytes of a response kept per attempt */
+
+struct queue_delivery {
+	sqlite3 *db;
+};
+
+/*
+ * The claim: due waiting events, and running events whose lease expired
+ * (their worker died), oldest first. One statement, so two delivery
+ * connections never claim the same event.
+ */
+static const char sql_claim[] =
+    "UPDATE events SET state = 'running', lease_until = ?1"
+    " WHERE id IN (SELECT id FROM events"
+    "  WHERE (state IN ('queued', 'retry') AND next_attempt_at <= ?2)"
+    "   OR (state = 'running' AND lease_until < ?2)"
+    "  ORDER BY next_attempt_at LIMIT ?3)"
+    " RETURNING id";
+
+static const char sql_load[] =
+    "SELECT e.message_id, e.instance, e.trigger, e.tag, e.recipients,"
+    " e.rcpt_to, e.attempts, e.next_step, e.created_at,"
+    " (SELECT count(*) FROM attempts a"
+    "   WHERE a.event_id = e.id AND a.step = e.next_step),"
+    " m.received_at, m.mail_from, m.client_ip, m.helo, m.tls, m.smtputf8,"
+    " m.data"
+    " FROM events e JOIN messages m ON m.id = e.message_id"
+    " WHERE e.id = ?";
+
+static void
+set_err(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s (%s)", what,
+	    db != NULL ? sqlite3_errmsg(db) : "out of memory");
+}
+
+struct queue_delivery *
+queue_delivery_open(const char *path, char *err, size_t errlen)
+{
+	static const char pragmas[] = "PRAGMA synchronous = NORMAL;"
+				      "PRAGMA foreign_keys = ON;";
+	struct queue_delivery *d = xcalloc(1, sizeof(*d));
+	sqlite3_stmt *st = NULL;
+	int version = -1;
+
+	if (sqlite3_open_v2(path, &d->db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+		NULL) != SQLITE_OK) {
+		set_err(d->db, "cannot open", err, errlen);
+		goto fail;
+	}
+	sqlite3_busy_timeout(d->db, QD_BUSY_TIMEOUT_MS);
+	if (sqlite3_exec(d->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st, NULL) !=
+		SQLITE_OK) {
+		set_err(d->db, "cannot set pragmas", err, errlen);
+		goto fail;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version != 2) {
+		snprintf(err, errlen, "schema version %d, want 2", version);
+		goto fail;
+	}
+	return d;
+fail:
+	queue_delivery_close(d);
+	return NULL;
+}
+
+void
+queue_delivery_close(struct queue_delivery *d)
+{
+	if (d == NULL)
+		return;
+	sqlite3_close(d->db);
+	free(d);
+}
+
+static char *
+col_str(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return xstrdup(s != NULL ? (const char *)s : "");
+}
+
+/* Fills c from one sql_load row. */
+static void
+load_row(sqlite3_stmt *st, struct queue_claim *c)
+{
+	const void *blob;
+
+	snprintf(c->message_id, sizeof(c->message_id), "%s",
+	    (const char *)sqlite3_column_text(st, 0));
+	c->instance = col_str(st, 1);
+	c->trigger = col_str(st, 2);
+	c->tag = col_str(st, 3);
+	c->recipients = col_str(st, 4);
+	c->rcpt_to = col_str(st, 5);
+	c->attempts = (unsigned)sqlite3_column_int(st, 6);
+	c->next_step = (unsigned)sqlite3_column_int(st, 7);
+	c->created_at_ms = sqlite3_column_int64(st, 8);
+	c->step_attempts = (unsigned)sqlite3_column_int(st, 9);
+	c->received_at_ms = sqlite3_column_int64(st, 10);
+	c->mail_from = col_str(st, 11);
+	c->client_ip = col_str(st, 12);
+	c->helo = col_str(st, 13);
+	c->tls = sqlite3_column_int(st, 14) != 0;
+	c->smtputf8 = sqlite3_column_int(st, 15) != 0;
+	blob = sqlite3_column_blob(st, 16);
+	c->len = (size_t)sqlite3_column_bytes(st, 16);
+	c->data = xmalloc(c->len + 1);
+	if (c->len > 0)
+		memcpy(c->data, blob, c->len);
+	c->data[c->len] = '\0';
+}
+
+/* Loads the claimed events named in c[i].id, inside the claim's txn. */
+static int
+load_claims(sqlite3 *db, struct queue_claim *c, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql_load, -1, &st, NULL);
+	for (i = 0; rc == SQLITE_OK && i < n; i++) {
+		sqlite3_bind_text(st, 1, c[i].id, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			load_row(st, &c[i]);
+		else
+			rc = SQLITE_CORRUPT; /* an event without message */
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Runs sql_claim; fills the ids of c (capacity max) and *n. */
+static int
+claim_ids(sqlite3 *db, int64_t now_ms, int64_t lease_ms, size_t max,
+    struct queue_claim *c, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*n = 0;
+	rc = sqlite3_prepare_v2(db, sql_claim, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms + lease_ms);
+	sqlite3_bind_int64(st, 2, now_ms);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+		snprintf(c[*n].id, sizeof(c[*n].id), "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+enum queue_status
+queue_claim(struct queue_delivery *d, int64_t now_ms, int64_t lease_ms,
+    size_t max, struct queue_claim **out, size_t *n)
+{
+	struct queue_claim *c = xcalloc(max > 0 ? max : 1, sizeof(*c));
+
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		goto fail;
+	if (claim_ids(d->db, now_ms, lease_ms, max, c, n) != SQLITE_OK ||
+	    load_claims(d->db, c, *n) != SQLITE_OK ||
+	    sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	*out = c;
+	return QUEUE_OK;
+fail:
+	if (!sqlite3_get_autocommit(d->db))
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	queue_claims_free(c, *n);
+	*n = 0;
+	return QUEUE_ERR_IO;
+}
+
+void
+queue_claims_free(struct queue_claim *c, size_t n)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(c[i].instance);
+		free(c[i].trigger);
+		free(c[i].tag);
+		free(c[i].recipients);
+		free(c[i].rcpt_to);
+		free(c[i].mail_from);
+		free(c[i].client_ip);
+		free(c[i].helo);
+		free(c[i].data);
+	}
+	free(c);
+}
+
+/*
+ * Runs one statement with up to two text and two integer parameters:
+ * ?1 = t1, ?2 = t2, ?3 = i1, ?4 = i2 (those it uses). Returns the number
+ * of rows changed, or -1 on error.
+ */
+static long
+exec_change(struct queue_delivery *d, const char *sql, const char *t1,
+    const char *t2, int64_t i1, int64_t i2)
+{
+	sqlite3_stmt *st = NULL;
+	long changed = -1;
+	int n;
+
+	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	/* Binding past the statement's last parameter is SQLITE_RANGE. */
+	n = sqlite3_bind_parameter_count(st);
+	if (n >= 1)
+		sqlite3_bind_text(st, 1, t1, -1, SQLITE_STATIC);
+	if (n >= 2)
+		sqlite3_bind_text(st, 2, t2, -1, SQLITE_STATIC);
+	if (n >= 3)
+		sqlite3_bind_int64(st, 3, i1);
+	if (n >= 4)
+		sqlite3_bind_int64(st, 4, i2);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		changed = sqlite3_changes(d->db);
+	sqlite3_finalize(st);
+	return changed;
+}
+
+long
+queue_recover_running(struct queue_delivery *d, int64_t now_ms)
+{
+	return exec_change(d,
+	    "UPDATE events SET state = 'retry', lease_until = NULL,"
+	    " next_attempt_at = ?3 WHERE state = 'running'",
+	    NULL, NULL, now_ms, 0);
+}
+
+int64_t
+queue_next_due(struct queue_delivery *d)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = INT64_MAX;
+
+	if (sqlite3_prepare_v2(d->db,
+		"SELECT min(t) FROM ("
+		" SELECT min(next_attempt_at) AS t FROM events"
+		"  WHERE state IN ('queued', 'retry')"
+		" UNION ALL SELECT min(lease_until) FROM events"
+		"  WHERE state = 'running')",
+		-1, &st, NULL) != SQLITE_OK)
+		return v;
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Inserts the attempts row; n is the event's attempt count + 1. */
+static int
+insert_attempt(struct queue_delivery *d, const struct queue_attempt *a)
+{
+	static const char
+	    sql[] = "INSERT INTO attempts (event_id, n, at, step, status, code,"
+		    " latency_ms, response) VALUES (?1,"
+		    " (SELECT attempts + 1 FROM events WHERE id = ?1),"
+		    " ?2, ?3, ?4, ?5, ?6, ?7)";
+	sqlite3_stmt *st = NULL;
+	size_t len = a->response_len;
+	int rc;
+
+	if (len > QD_RESPONSE_MAX)
+		len = QD_RESPONSE_MAX;
+	rc = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, a->event_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, a->at_ms);
+	sqlite3_bind_int(st, 3, (int)a->step);
+	sqlite3_bind_text(st, 4, a->status, -1, SQLITE_STATIC);
+	if (a->code >= 0)
+		sqlite3_bind_int(st, 5, a->code);
+	sqlite3_bind_int64(st, 6, a->latency_ms);
+	/* Kept as text for queue show; a cut UTF-8 tail is the reader's. */
+	if (a->response != NULL)
+		sqlite3_bind_text(st, 7, a->response, (int)len,
+		    SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+enum queue_status
+queue_record_attempt(struct queue_delivery *d, const struct queue_attempt *a)
+{
+	if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		goto fail;
+	if (insert_attempt(d, a) != SQLITE_OK ||
+	    exec_change(d,
+		"UPDATE events SET attempts = attempts + 1,"
+		" next_step = CASE WHEN ?4 THEN ?3 + 1 ELSE next_step END"
+		" WHERE id = ?1",
+		a->event_id, NULL, a->step, a->step_done) != 1 ||
+	    sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return QUEUE_OK;
+fail:
+	if (!sqlite3_get_autocommit(d->db))
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	return QUEUE_ERR_IO;
+}
+
+enum queue_status
+queue_complete(struct queue_delivery *d, const char *id)
+{
+	return exec_change(d,
+		   "UPDATE events SET state = 'done', lease_until = NULL"
+		   " WHERE id = ?1",
+		   id, NULL, 0, 0) == 1 ?
+	    QUEUE_OK :
+	    QUEUE_ERR_IO;
+}
+
+enum queue_status
+queue_retry(struct queue_delivery *d, const char *id, int64_t next_ms)
+{
+	return exec_change(d,
+		   "UPDATE events SET state = 'retry', lease_until = NULL,"
+		   " next_attempt_at = ?3 WHERE id = ?1",
+		   id, NULL, next_ms, 0) == 1 ?
+	    QUEUE_OK :
+	    QUEUE_ERR_IO;
+}
+
+enum queue_status
+queue_dead(struct queue_delivery *d, const char *id, const char *reason)
+{
+	return exec_change(d,
+		   "UPDATE events SET state = 'dead', lease_until = NULL,"
+		   " dead_reason = ?2 WHERE id = ?1",
+		   id, reason, 0, 0) == 1 ?
+	    QUEUE_OK :
+	    QUEUE_ERR_IO;
+}
