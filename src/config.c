@@ -311,6 +311,7 @@ cfg_free(struct config *cfg)
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->queue_path);
+	free(cfg->postmaster);
 	free(cfg);
 }
 

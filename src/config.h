@@ -89,6 +89,15 @@ struct config {
 	size_t n_canonical_names;
 	struct instance *instances;
 	size_t n_instances;
+	/*
+	 * `postmaster`: "trigger@instance-host" that takes mail for the
+	 * RFC 5321 4.5.1 postmaster (<Postmaster>, postmaster@hostname or
+	 * @ a canonical name). NULL: such mail gets 550 5.1.1. The pointers
+	 * are into instances[].
+	 */
+	char *postmaster;
+	const struct instance *postmaster_instance;
+	const struct trigger *postmaster_trigger;
 	int refcount;
 };
 

@@ -392,7 +392,7 @@ walk_queue(struct cfg_ctx *ctx, const struct ynode *n, struct config *cfg)
 /* The top level. */
 
 static const char *const top_keys[] = { "hostname", "listen", "limits", "tls",
-	"queue", "canonical_names", "instances" };
+	"queue", "canonical_names", "instances", "postmaster" };
 enum {
 	K_HOSTNAME,
 	K_LISTEN,
@@ -400,8 +400,42 @@ enum {
 	K_TLS,
 	K_QUEUE,
 	K_CANONICAL,
-	K_INSTANCES
+	K_INSTANCES,
+	K_POSTMASTER
 };
+
+/*
+ * `postmaster: trigger@instance-host`: must name a configured trigger in
+ * the trigger form, so postmaster mail starts a flow like any other.
+ */
+static void
+walk_postmaster(struct cfg_ctx *ctx, const struct ynode *n, struct config *cfg)
+{
+	char *s = cfg_get_string(ctx, n, "postmaster");
+	const char *at;
+
+	if (s == NULL)
+		return;
+	at = strrchr(s, '@');
+	if (at != NULL)
+		cfg->postmaster_instance = config_find_instance(cfg, at + 1,
+		    strlen(at + 1));
+	if (cfg->postmaster_instance != NULL)
+		cfg->postmaster_trigger =
+		    config_find_trigger(cfg->postmaster_instance, s,
+			(size_t)(at - s));
+	if (cfg->postmaster_trigger == NULL) {
+		cfg_err(ctx, n,
+		    "postmaster: '%s' is not a configured trigger "
+		    "(write trigger@instance-host, e.g. "
+		    "postmaster@ops.example.com with a trigger 'postmaster')",
+		    s);
+		cfg->postmaster_instance = NULL;
+		free(s);
+		return;
+	}
+	cfg->postmaster = s;
+}
 
 static void
 walk_limits_value(struct cfg_ctx *ctx, const struct ynode *n,
@@ -420,14 +454,14 @@ root_ok(struct cfg_ctx *ctx, const struct ynode *root)
 		    root != NULL ? root->column : 1,
 		    "the config is empty "
 		    "(write a mapping with some of: hostname, listen, limits, "
-		    "tls, queue, canonical_names, instances)");
+		    "tls, queue, canonical_names, instances, postmaster)");
 		return false;
 	}
 	if (root->kind != YN_MAP) {
 		cfg_err(ctx, root,
 		    "the config is %s; it must be a mapping "
 		    "with some of: hostname, listen, limits, tls, queue, "
-		    "canonical_names, instances",
+		    "canonical_names, instances, postmaster",
 		    cfg_kind_name(root));
 		return false;
 	}
@@ -460,4 +494,6 @@ cfg_walk(struct cfg_ctx *ctx, const struct ynode *root, struct config *cfg)
 		    &cfg->n_canonical_names);
 	if (v[K_INSTANCES] != NULL)
 		cfg_walk_instances(ctx, v[K_INSTANCES], cfg);
+	if (v[K_POSTMASTER] != NULL)
+		walk_postmaster(ctx, v[K_POSTMASTER], cfg);
 }

@@ -10,8 +10,8 @@
  *
  * Nothing unbracketed is accepted (Postfix is lenient there, we are not):
  * the path starts with "<" and ends with ">", with no space inside except
- * in a quoted-string. "<Postmaster>" (4.1.1.3) is not special here: the
- * gateway has no mailboxes, so it is a syntax error like any bare name.
+ * in a quoted-string. The one path without a domain is "<Postmaster>" as
+ * a forward-path (4.1.1.3), which sets is_postmaster.
  */
 #include "mail/address.h"
 
@@ -533,6 +533,32 @@ parse_mailbox(struct cursor *c, struct mailbox *out)
 	return ADDR_OK;
 }
 
+/*
+ * RFC 5321 4.1.1.3: "RCPT TO:<Postmaster>" names the postmaster without a
+ * domain, and a server MUST accept it. Only a forward-path may be it: a
+ * reverse-path is always a full mailbox.
+ */
+static bool
+parse_bare_postmaster(struct cursor *c, struct mailbox *out)
+{
+	static const char word[] = "postmaster>";
+	size_t i, n = sizeof(word) - 1;
+
+	if (c->len - c->pos < n)
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = c->s[c->pos + i];
+
+		if ((ch >= 'A' && ch <= 'Z' ? ch + 32 : ch) != word[i])
+			return false;
+	}
+	out->is_postmaster = true;
+	memcpy(out->local, c->s + c->pos, n - 1);
+	memcpy(out->address, c->s + c->pos, n - 1);
+	c->pos += n;
+	return true;
+}
+
 /* RFC 5321 4.1.2 Path = "<" [ A-d-l ":" ] Mailbox ">", or "<>". */
 static enum addr_status
 parse_path(struct cursor *c, bool allow_null, struct mailbox *out)
@@ -544,6 +570,8 @@ parse_path(struct cursor *c, bool allow_null, struct mailbox *out)
 	if (ch != '<')
 		return unexpected(c, ch);
 	c->pos++;
+	if (!allow_null && parse_bare_postmaster(c, out))
+		return ADDR_OK;
 	if (peek(c) == '>') {
 		if (!allow_null)
 			return ADDR_SYNTAX;

@@ -32,6 +32,7 @@ enum addr_status {
 
 struct mailbox {
 	bool is_null;        /* "<>" (only valid as a reverse-path) */
+	bool is_postmaster;  /* "<Postmaster>" (forward-path only): no domain */
 	bool local_quoted;   /* local part was a quoted-string */
 	bool domain_literal; /* "[1.2.3.4]" or "[IPv6:...]" */
 	bool has_utf8;       /* any 8-bit byte in local part or domain */

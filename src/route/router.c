@@ -29,6 +29,8 @@ enum outcome {
 	OUT_CANONICAL,
 	OUT_RELAY,
 	OUT_TEMPFAIL,
+	OUT_POSTMASTER,
+	OUT_NO_POSTMASTER,
 };
 
 /*
@@ -63,6 +65,12 @@ static const struct reply {
 	 * and never reject on a failed lookup). */
 	[OUT_TEMPFAIL] = { ROUTE_TEMPFAIL, 451, "4.3.0", "tempfail", true,
 	    "Temporary lookup failure" },
+	[OUT_POSTMASTER] = { ROUTE_OK, 250, "2.1.5", "postmaster", false,
+	    "Ok" },
+	[OUT_NO_POSTMASTER] = { ROUTE_REJECT, 550, "5.1.1", "no_postmaster",
+	    true,
+	    "Recipient address rejected: no postmaster is configured on "
+	    "this gateway" },
 };
 
 /* A domain name as a counted string. */
@@ -319,6 +327,43 @@ match_domain(const struct mailbox *rcpt, struct name *d)
 	return true;
 }
 
+/*
+ * RFC 5321 4.5.1: the postmaster of a domain we answer for must be
+ * reachable: "<Postmaster>", and postmaster@ our hostname, a canonical
+ * name, or an instance host that has no trigger of that name (a trigger
+ * called "postmaster" takes its own mail).
+ */
+static bool
+is_postmaster(const struct config *cfg, const struct mailbox *rcpt)
+{
+	struct name d, local = { rcpt->local, strlen(rcpt->local) };
+	const struct instance *inst;
+
+	if (rcpt->is_postmaster)
+		return true;
+	if (!name_eq_str(local, "postmaster") || rcpt->domain_literal ||
+	    !match_domain(rcpt, &d))
+		return false;
+	if (name_eq_str(d, cfg->hostname) || is_canonical_name(cfg, d))
+		return true;
+	inst = find_instance(cfg, d);
+	return inst != NULL && find_trigger(inst, local) == NULL;
+}
+
+static void
+route_postmaster(const struct config *cfg, const struct mailbox *rcpt,
+    struct route_result *res)
+{
+	if (cfg->postmaster_trigger == NULL) {
+		decide(res, OUT_NO_POSTMASTER, rcpt);
+		return;
+	}
+	res->instance = cfg->postmaster_instance;
+	res->trigger = cfg->postmaster_trigger;
+	res->form = ROUTE_FORM_TRIGGER;
+	decide(res, OUT_POSTMASTER, rcpt);
+}
+
 void
 route_rcpt(const struct config *cfg, const struct route_query *q,
     struct route_result *res)
@@ -331,6 +376,11 @@ route_rcpt(const struct config *cfg, const struct route_query *q,
 	memset(res, 0, sizeof(*res));
 	if (cfg == NULL || rcpt == NULL) {
 		decide(res, OUT_TEMPFAIL, rcpt);
+		return;
+	}
+	/* Step 0: RFC 5321 4.5.1, the postmaster of one of our names. */
+	if (is_postmaster(cfg, rcpt)) {
+		route_postmaster(cfg, rcpt, res);
 		return;
 	}
 	/* Step 1: a literal names a host by address; we host none. */

@@ -17,7 +17,8 @@
  *   550 5.1.1 <rcpt>: Recipient address rejected: no such trigger
  *   550 5.1.1 <rcpt>: Recipient address rejected: not a recipient of this
  * trigger 550 5.1.2 <rcpt>: ... CNAME expansion diagnosis (canonical_names)
- *   554 5.7.1 <rcpt>: Relay access denied
+ *   550 5.1.1 <rcpt>: Recipient address rejected: no postmaster is configured
+ * on this gateway 554 5.7.1 <rcpt>: Relay access denied
  */
 #ifndef MT_ROUTE_ROUTER_H
 #define MT_ROUTE_ROUTER_H
@@ -47,7 +48,8 @@ struct route_result {
 	char recipient[ADDR_LOCAL_MAX + 1]; /* recipient form: local part */
 	char tag[ADDR_LOCAL_MAX + 1];       /* trigger form: +tag or "" */
 	/* A short machine-readable reason for logs: "ok", "relay_denied",
-	 * "no_such_trigger", "not_a_recipient", "canonical_name". */
+	 * "no_such_trigger", "not_a_recipient", "canonical_name",
+	 * "postmaster", "no_postmaster". */
 	const char *reason;
 };
 

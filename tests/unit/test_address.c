@@ -24,6 +24,7 @@
 #define M_LITERAL 0x2
 #define M_UTF8 0x4
 #define M_NULL 0x8
+#define M_POSTMASTER 0x10
 
 struct row {
 	const char *name;
@@ -113,6 +114,10 @@ static const struct row valid_rows[] = {
 	OK("general literal", "<u@[x-tag1:any.content!]>", 0, 0, "u",
 	    "[x-tag1:any.content!]", "u@[x-tag1:any.content!]", M_LITERAL),
 	OK("null path allowed", "<>", F_NULL, 0, "", "", "", M_NULL),
+	OK("bare postmaster", "<Postmaster>", 0, 0, "Postmaster", "",
+	    "Postmaster", M_POSTMASTER),
+	OK("bare postmaster any case", "<pOSTMASTER> NOTIFY=NEVER", 0, 12,
+	    "pOSTMASTER", "", "pOSTMASTER", M_POSTMASTER),
 	OK("null path with params", "<> SIZE=10 BODY=8BITMIME", F_NULL, 2, "",
 	    "", "", M_NULL),
 	OK("utf8 local", "<jörg@x.y>", F_UTF8, 0, "jörg", "x.y", "jörg@x.y",
@@ -173,7 +178,11 @@ static const struct row invalid_rows[] = {
 	BAD("space after <", "< user@x>", 0, ADDR_SYNTAX),
 	BAD("tab", "<user\t@x>", 0, ADDR_SYNTAX),
 	BAD("bare local part", "<user>", 0, ADDR_SYNTAX),
-	BAD("bare postmaster", "<Postmaster>", 0, ADDR_SYNTAX),
+	/* RFC 5321 4.1.1.3: only a forward-path may be <Postmaster>. */
+	BAD("bare postmaster as reverse-path", "<Postmaster>", F_NULL,
+	    ADDR_SYNTAX),
+	BAD("postmaster with junk", "<Postmasterx>", 0, ADDR_SYNTAX),
+	BAD("postmaster prefix", "<Postmaste>", 0, ADDR_SYNTAX),
 	BAD("no local part", "<@x>", 0, ADDR_SYNTAX),
 	BAD("no domain", "<user@>", 0, ADDR_SYNTAX),
 	BAD("null path not allowed", "<>", 0, ADDR_SYNTAX),
@@ -326,7 +335,7 @@ mailbox_flags(const struct mailbox *m)
 {
 	return (m->local_quoted ? M_QUOTED : 0) |
 	    (m->domain_literal ? M_LITERAL : 0) | (m->has_utf8 ? M_UTF8 : 0) |
-	    (m->is_null ? M_NULL : 0);
+	    (m->is_null ? M_NULL : 0) | (m->is_postmaster ? M_POSTMASTER : 0);
 }
 
 /* Runs one row; returns whether it passed, printing got/want if not. */

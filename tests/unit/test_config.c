@@ -331,8 +331,9 @@ struct err_row {
 /* Line 4 "      t:" then "        flow:" (5); steps from line 6. */
 #define STEP INST "      t:\n        flow:\n          - "
 #define FLOW_OK "{flow: [{exec: {command: [/bin/true]}}]}"
-#define TOP_KEYS \
-	"hostname, listen, limits, tls, queue, canonical_names, instances"
+#define TOP_KEYS                                                             \
+	"hostname, listen, limits, tls, queue, canonical_names, instances, " \
+	"postmaster"
 #define LIMIT_KEYS                                                         \
 	"message_size, recipients, connections, connections_per_ip, "      \
 	"idle_timeout, session_timeout, errors, command_line, text_line, " \
@@ -624,6 +625,17 @@ static const struct err_row listen_rows[] = {
 };
 
 static const struct err_row misc_rows[] = {
+	{ "postmaster names no trigger",
+	    "instances:\n  - host: a.example\n    triggers:\n"
+	    "      t: {flow: [{exec: {command: [x]}}]}\n"
+	    "postmaster: pm@a.example\n",
+	    { "t.yaml:5:13: postmaster: 'pm@a.example' is not a configured "
+	      "trigger (write trigger@instance-host, e.g. "
+	      "postmaster@ops.example.com with a trigger 'postmaster')" } },
+	{ "postmaster names no instance", "postmaster: nobody\n",
+	    { "t.yaml:1:13: postmaster: 'nobody' is not a configured "
+	      "trigger (write trigger@instance-host, e.g. "
+	      "postmaster@ops.example.com with a trigger 'postmaster')" } },
 	{ "hostname invalid", "hostname: bad_name\n",
 	    { "t.yaml:1:11: hostname: 'bad_name' is not a valid domain name: "
 	      "it may hold only letters, digits and '-'" } },
@@ -1138,6 +1150,27 @@ static const struct lookup_row lookup_rows[] = {
 	    "acme.example.com", NULL },
 };
 
+/* `postmaster:` resolves to the trigger it names, case-insensitively. */
+static void
+test_postmaster_resolves(void **state)
+{
+	static const char
+	    text[] = "instances:\n  - host: ops.example\n    triggers:\n"
+		     "      pm: {flow: [{exec: {command: [x]}}]}\n"
+		     "      other: {flow: [{exec: {command: [x]}}]}\n"
+		     "postmaster: PM@Ops.Example.\n";
+	struct config_errors errs = { 0 };
+	struct config *cfg = config_parse("t.yaml", text, strlen(text), &errs);
+
+	assert_non_null(cfg);
+	assert_non_null(cfg->postmaster_trigger);
+	assert_string_equal(cfg->postmaster_trigger->name, "pm");
+	assert_ptr_equal(cfg->postmaster_instance, &cfg->instances[0]);
+	assert_string_equal(cfg->postmaster, "PM@Ops.Example.");
+	config_unref(cfg);
+	config_errors_free(&errs);
+}
+
 static void
 test_lookups(void **state)
 {
@@ -1249,6 +1282,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sample_file),
+		cmocka_unit_test(test_postmaster_resolves),
 		cmocka_unit_test(test_sample_embedded),
 		cmocka_unit_test(test_default_limits),
 		cmocka_unit_test(test_defaults_when_absent),

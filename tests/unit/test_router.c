@@ -75,6 +75,9 @@ static const struct config cfg = {
 #define RELAY "Relay access denied"
 #define NO_TRIGGER "Recipient address rejected: no such trigger"
 #define NOT_RCPT "Recipient address rejected: not a recipient of this trigger"
+#define NO_PM                                                              \
+	"Recipient address rejected: no postmaster is configured on this " \
+	"gateway"
 #define CNAME                                                             \
 	"this is the mail server's own name, not a trigger address; the " \
 	"sending server rewrote the recipient through CNAME expansion - " \
@@ -116,6 +119,8 @@ struct row {
 #define NOT_A_RECIPIENT(n, p, f) \
 	REJ(n, p, f, 550, "5.1.1", NOT_RCPT, "not_a_recipient")
 #define CANONICAL(n, p, f) REJ(n, p, f, 550, "5.1.2", CNAME, "canonical_name")
+#define NO_POSTMASTER(n, p, f) \
+	REJ(n, p, f, 550, "5.1.1", NO_PM, "no_postmaster")
 /* Refused by the parser (the session answers 501/553 itself). */
 #define UNPARSABLE(n, p, f, st) \
 	{ n, p, sizeof(p) - 1, f, st, 0, "", "", "", "", \
@@ -160,7 +165,14 @@ static const struct row rows[] = {
 	NO_SUCH_TRIGGER("quoted empty", "<\"\"@demo.localhost>", 0),
 	NO_SUCH_TRIGGER("trigger of another instance",
 	    "<db-outage@demo.localhost>", 0),
-	NO_SUCH_TRIGGER("postmaster", "<postmaster@demo.localhost>", 0),
+	/* RFC 5321 4.5.1: no postmaster trigger in this config. */
+	NO_POSTMASTER("postmaster at an instance",
+	    "<postmaster@demo.localhost>", 0),
+	NO_POSTMASTER("bare postmaster", "<Postmaster>", 0),
+	NO_POSTMASTER("postmaster at a canonical name",
+	    "<POSTMASTER@mx.example.net>", 0),
+	RELAY_DENIED("postmaster elsewhere", "<postmaster@example.org>", 0),
+	RELAY_DENIED("postmaster at a literal", "<postmaster@[127.0.0.1]>", 0),
 
 	/* Recipient form: recipient@trigger.instance-host. */
 	OK("recipient form", "<oncall@alert.demo.localhost>", 0,
@@ -540,8 +552,9 @@ test_empty_config(void **state)
 			&consumed) != ADDR_OK)
 			continue;
 		route_rcpt(&empty, &q, &res);
+		/* A bare <Postmaster> always means us (RFC 5321 4.1.1.3). */
 		failed += !int_ok(rows[i].name, "empty config code", res.code,
-		    554);
+		    m.is_postmaster ? 550 : 554);
 	}
 	assert_int_equal(failed, 0);
 }
@@ -618,6 +631,77 @@ sweep_one(const char *path, const char *domain, bool utf8, size_t *accepted)
  * with and without SMTPUTF8: an acceptance is only ever for a hosted
  * domain (check_hosted), and a foreign domain never passes.
  */
+/*
+ * With `postmaster:` set, RFC 5321 4.5.1 postmaster mail goes to that
+ * trigger, except at an instance that has a trigger of that name.
+ */
+static struct trigger ops_triggers[] = { { .name = "pm" },
+	{ .name = "postmaster" } };
+static struct instance pm_instances[] = {
+	{ .host = "ops.example.com",
+	    .triggers = ops_triggers,
+	    .n_triggers = N(ops_triggers) },
+	{ .host = "demo.localhost",
+	    .triggers = demo_triggers,
+	    .n_triggers = N(demo_triggers) },
+};
+
+static void
+test_postmaster_configured(void **state)
+{
+	static const struct {
+		const char *name, *path, *trigger, *reason;
+		int code;
+	} pm_rows[] = {
+		{ "bare", "<Postmaster>", "pm", "postmaster", 250 },
+		{ "bare lower case", "<postmaster>", "pm", "postmaster", 250 },
+		{ "our hostname", "<postmaster@gw.example.net>", "pm",
+		    "postmaster", 250 },
+		{ "canonical name", "<postmaster@mx.example.net>", "pm",
+		    "postmaster", 250 },
+		{ "instance without such trigger",
+		    "<PostMaster@demo.localhost>", "pm", "postmaster", 250 },
+		{ "instance with a postmaster trigger",
+		    "<postmaster@ops.example.com>", "postmaster", "ok", 250 },
+		{ "foreign domain", "<postmaster@example.org>", NULL,
+		    "relay_denied", 554 },
+	};
+	struct config c = {
+		.hostname = "gw.example.net",
+		.canonical_names = canonical,
+		.n_canonical_names = N(canonical),
+		.instances = pm_instances,
+		.n_instances = N(pm_instances),
+		.postmaster = "pm@ops.example.com",
+		.postmaster_instance = &pm_instances[0],
+		.postmaster_trigger = &ops_triggers[0],
+	};
+	struct route_result res;
+	struct route_query q;
+	struct mailbox m;
+	size_t i, used;
+	int failed = 0;
+
+	for (i = 0; i < N(pm_rows); i++) {
+		const char *want = pm_rows[i].trigger;
+
+		assert_int_equal(addr_parse_path(pm_rows[i].path,
+				     strlen(pm_rows[i].path), false, false, &m,
+				     &used),
+		    ADDR_OK);
+		q.mail_from = NULL;
+		q.rcpt = &m;
+		route_rcpt(&c, &q, &res);
+		failed += !int_ok(pm_rows[i].name, "code", res.code,
+		    pm_rows[i].code);
+		failed += !str_ok(pm_rows[i].name, "reason", res.reason,
+		    pm_rows[i].reason);
+		failed += !str_ok(pm_rows[i].name, "trigger",
+		    res.trigger ? res.trigger->name : NULL, want);
+	}
+	assert_int_equal(failed, 0);
+}
+
 static void
 test_open_relay_sweep(void **state)
 {
@@ -667,6 +751,7 @@ main(void)
 		cmocka_unit_test(test_tempfail),
 		cmocka_unit_test(test_empty_config),
 		cmocka_unit_test(test_reply_fits_a_line),
+		cmocka_unit_test(test_postmaster_configured),
 		cmocka_unit_test(test_open_relay_sweep),
 	};
 
