@@ -282,6 +282,7 @@ free_instance(struct instance *inst)
 		free_strings(t->recipients, t->n_recipients);
 		for (j = 0; j < t->n_steps; j++) {
 			free(t->steps[j].url);
+			cfg_step_free(&t->steps[j]);
 			free_strings(t->steps[j].argv, t->steps[j].argc);
 		}
 		free(t->steps);

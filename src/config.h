@@ -50,6 +50,13 @@ struct flow_step {
 	char *url;   /* STEP_HTTP */
 	char **argv; /* STEP_EXEC: NULL terminated */
 	size_t argc;
+	uint64_t timeout_ms; /* timeout, default 30s (docs/flows.md) */
+	char *secret_env;    /* STEP_HTTP secret_env: a variable's name */
+	char *secret;        /* its value, read at load; NULL: no signature */
+	/* retry: {first, max, max_age, attempts}; see flow/backoff.h */
+	uint64_t retry_first_ms, retry_max_ms, retry_max_age_ms;
+	unsigned retry_attempts; /* 0 = no limit by count */
+	unsigned max_in_flight;  /* STEP_HTTP: requests at once, default 32 */
 	unsigned line, column;
 };
 

@@ -43,7 +43,7 @@ static void
 walk_http(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
     struct flow_step *st)
 {
-	static const char *const keys[] = { "url" };
+	static const char *const keys[] = { "url", CFG_STEP_KEYS };
 	const struct ynode *v[NELEM(keys)], *k[NELEM(keys)];
 	char p[CFG_PATH_MAX], q[QUOTE_MAX];
 
@@ -53,6 +53,7 @@ walk_http(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
 		"https://...})",
 		keys, NELEM(keys), v, k))
 		return;
+	cfg_step_options(ctx, path, v + 1, 4, st);
 	if (v[0] == NULL) {
 		cfg_missing(ctx, n, path, "url", "url: https://host/path");
 		return;
@@ -113,7 +114,7 @@ static void
 walk_exec(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
     struct flow_step *st)
 {
-	static const char *const keys[] = { "command" };
+	static const char *const keys[] = { "command", "timeout", "retry" };
 	const struct ynode *v[NELEM(keys)], *k[NELEM(keys)];
 	char p[CFG_PATH_MAX];
 
@@ -123,6 +124,7 @@ walk_exec(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
 		"[program, args...]})",
 		keys, NELEM(keys), v, k))
 		return;
+	cfg_step_options(ctx, path, v + 1, 2, st);
 	if (v[0] == NULL) {
 		cfg_missing(ctx, n, path, "command",
 		    "command: [program, args...]");
@@ -142,6 +144,7 @@ walk_step(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
 
 	st->line = n->line;
 	st->column = n->column;
+	cfg_step_defaults(st);
 	if (!cfg_walk_map(ctx, n, path,
 		"a step (http: {url: ...} or exec: "
 		"{command: [...]})",

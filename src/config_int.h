@@ -146,6 +146,16 @@ char **cfg_get_list(struct cfg_ctx *ctx, const struct ynode *n,
 void cfg_walk_instances(struct cfg_ctx *ctx, const struct ynode *n,
     struct config *cfg);
 
+/*
+ * Step options (config_steps.c). The keys follow a step's own keys in
+ * this order; a step kind takes the first n: exec 2, http 4.
+ */
+#define CFG_STEP_KEYS "timeout", "retry", "secret_env", "max_in_flight"
+void cfg_step_defaults(struct flow_step *st);
+void cfg_step_options(struct cfg_ctx *ctx, const char *path,
+    const struct ynode *const *v, size_t n, struct flow_step *st);
+void cfg_step_free(struct flow_step *st);
+
 /* Checks a name, as in config_names.c; false with a reason for messages. */
 bool cfg_domain_ok(const char *s, size_t len, bool wildcards, const char **why);
 bool cfg_label_ok(const char *s, size_t len, const char **why);

@@ -353,7 +353,8 @@ static const struct err_row key_rows[] = {
 	{ "unknown key deep in a step",
 	    STEP "exec: {command: [x], shell: true}\n",
 	    { "t.yaml:6:34: unknown key 'shell' in "
-	      "instances[0].triggers.t.flow[0].exec (allowed: command)" } },
+	      "instances[0].triggers.t.flow[0].exec (allowed: command, "
+	      "timeout, retry)" } },
 	{ "unknown key is case sensitive", "Hostname: a.example\n",
 	    { "t.yaml:1:1: unknown key 'Hostname' in top level "
 	      "(allowed: " TOP_KEYS ")" } },
