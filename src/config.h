@@ -60,6 +60,37 @@ struct flow_step {
 	unsigned line, column;
 };
 
+/* Where an extracted property is taken from (docs/flows-rules.md). */
+enum extract_from {
+	EXTRACT_FROM_SUBJECT,
+	EXTRACT_FROM_BODY,   /* the text body */
+	EXTRACT_FROM_HEADER, /* the first field named header */
+	EXTRACT_FROM_TAG,    /* the +tag of the recipient */
+};
+
+struct rx; /* util/regex.h */
+
+/* triggers.<name>.extract.<NAME>: one named property. */
+struct extract_prop {
+	char *name;
+	enum extract_from from;
+	char *header;  /* EXTRACT_FROM_HEADER: the field name */
+	char *regex;   /* as written */
+	struct rx *rx; /* compiled at load; captures the group "value" */
+	char *def;     /* `default`, or NULL */
+	bool required;
+	unsigned line, column;
+};
+
+/* triggers.<name>.auto_replies: what automatic mail does. */
+enum auto_replies {
+	AUTO_REPLIES_IGNORE = 0, /* recorded with the reason; no flow */
+	AUTO_REPLIES_FLAG,       /* flow runs, event has auto_reply: true */
+	AUTO_REPLIES_TRIGGER,    /* flow runs as for any mail */
+};
+
+#define DEDUP_WINDOW_DEFAULT_MS (24ULL * 60 * 60 * 1000)
+
 struct trigger {
 	char *name;        /* lower case */
 	char **recipients; /* NULL = any recipient; else allowed local parts */
@@ -67,6 +98,11 @@ struct trigger {
 	struct flow_step *steps;
 	size_t n_steps;
 	unsigned line, column;
+	struct extract_prop *extract; /* `extract`, in the order written */
+	size_t n_extract;
+	char *dedup_key; /* dedup.key template; NULL = the default key */
+	uint64_t dedup_window_ms; /* dedup.window, default 24h */
+	enum auto_replies auto_replies;
 };
 
 struct instance {
