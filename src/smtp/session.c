@@ -201,16 +201,19 @@ sess_bare_newline(struct smtp_session *s, const char *what)
 	sess_close(s, 521, "5.5.2", "Error: bare %s received", what);
 }
 
-/* Bytes at p before the first CR or LF. */
+/*
+ * Bytes at p before the first CR or LF. Every octet of every message
+ * passes here, so it uses memchr (vectorised in libc), not a byte loop.
+ */
 size_t
 sess_text_span(const char *p, size_t n)
 {
-	size_t i;
+	const char *cr = memchr(p, '\r', n);
+	const char *lf = memchr(p, '\n', cr != NULL ? (size_t)(cr - p) : n);
 
-	for (i = 0; i < n; i++)
-		if (p[i] == '\r' || p[i] == '\n')
-			break;
-	return i;
+	if (lf != NULL)
+		return (size_t)(lf - p);
+	return cr != NULL ? (size_t)(cr - p) : n;
 }
 
 void
