@@ -17,6 +17,7 @@
 #include <event2/thread.h>
 
 #include "config.h"
+#include "doctor.h"
 #include "queue/queue.h"
 #include "smtp/server.h"
 #include "util/log.h"
@@ -32,6 +33,9 @@ static const char usage_text[] =
     "                           sample config, etc/mailtrigger.yaml)\n"
     "  check-config FILE        validate a config; print FILE:LINE:COLUMN:\n"
     "                           message for each error\n"
+    "  doctor ADDRESS [--dns HOST[:PORT]] [--config FILE] [--json]\n"
+    "                           why mail to a trigger address may bounce\n"
+    "                           (CNAME expansion, DNS); exit 0/1/2\n"
     "  --help                   this text\n"
     "  --version                the version\n"
     "\n"
@@ -215,6 +219,7 @@ static const struct command {
 } commands[] = {
 	{ "serve", cmd_serve },
 	{ "check-config", cmd_check_config },
+	{ "doctor", cmd_doctor },
 };
 
 int
