@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "doctor.h"
+#include "flow/runner.h"
 #include "queue/queue.h"
 #include "smtp/server.h"
 #include "util/log.h"
@@ -82,6 +83,7 @@ cmd_check_config(int argc, char **argv)
 struct serve_state {
 	struct event_base *base;
 	struct server *srv;
+	struct runner *runner;   /* delivery workers (flow/runner.h) */
 	const char *config_path; /* NULL: embedded default */
 	char *queue_path;
 };
@@ -116,8 +118,10 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
 		    "queue.path changed: takes effect after a restart");
 	if (!server_reload(st->srv, cfg, err, sizeof(err)))
 		log_msg(LOG_ERROR, "reload_failed", err);
-	else
+	else {
+		runner_set_config(st->runner, cfg);
 		log_msg(LOG_INFO, "reloaded", st->config_path);
+	}
 	config_unref(cfg);
 }
 
@@ -183,11 +187,17 @@ serve(const char *config_path)
 		fprintf(stderr, "mailtrigger: %s\n", err);
 		goto out;
 	}
+	st.runner = runner_start(cfg, err, sizeof(err));
+	if (st.runner == NULL) {
+		fprintf(stderr, "mailtrigger: delivery: %s\n", err);
+		goto out;
+	}
 	log_msg(LOG_INFO, "started", "mailtrigger " MT_VERSION);
 	event_base_dispatch(st.base);
 	status = 0;
 out:
 	server_free(st.srv);
+	runner_stop(st.runner, cfg->limits.shutdown_grace_ms);
 	for (i = 0; i < NELEM(sigs); i++)
 		event_free(sigs[i]);
 	if (q != NULL)
