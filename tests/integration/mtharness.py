@@ -488,6 +488,19 @@ class Gateway:
                 return got
             time.sleep(0.05)  # polling interval, not synchronisation
 
+    def wait_state(self, evt_id, want, timeout=20.0):
+        """Waits until event evt_id is in state want (delivery runs it)."""
+        got = None
+        for _ in deadline_loop(timeout, "%s in state %s" % (evt_id, want),
+                               lambda: " (have %r)%s" % (got,
+                                                          self.log_tail())):
+            rows = self.query("SELECT state FROM events WHERE id = ?",
+                              (evt_id,))
+            got = rows[0]["state"] if rows else None
+            if got == want:
+                return
+            time.sleep(0.02)  # polling interval, not synchronisation
+
     def connect(self, timeout=10.0):
         return RawSMTP(self.host, self.port, timeout)
 
