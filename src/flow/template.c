@@ -207,3 +207,21 @@ template_result_free(struct template_result *r)
 	free(r->out);
 	memset(r, 0, sizeof(*r));
 }
+
+void
+template_dedup_key(const char *tmpl, const json_t *event,
+    const struct dedup_input *in, char out[DEDUP_KEY_SIZE], bool *fallback,
+    struct template_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	*fallback = false;
+	if (tmpl != NULL &&
+	    template_render(tmpl, strlen(tmpl), event, TEMPLATE_PLAIN,
+		TEMPLATE_KEY_MAX, r) == TEMPLATE_OK &&
+	    r->len > 0) {
+		dedup_scoped_key(in, r->out, r->len, out);
+		return;
+	}
+	*fallback = tmpl != NULL;
+	dedup_default_key(in, out);
+}

@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "route/dedup.h"
+
 #define TEMPLATE_OUT_MAX (256 * 1024) /* a sensible ceiling for callers */
 #define TEMPLATE_UNKNOWN_MAX 16       /* unknown paths reported, at most */
 
@@ -54,6 +56,20 @@ enum template_status template_render(const char *tmpl, size_t len,
     const json_t *event, enum template_mode mode, size_t max,
     struct template_result *r);
 void template_result_free(struct template_result *r);
+
+/* The ceiling on a rendered dedup key. */
+#define TEMPLATE_KEY_MAX 4096
+
+/*
+ * A trigger's dedup key: tmpl (its dedup.key) rendered in plain mode over
+ * event and scoped by dedup_scoped_key(); or the default key
+ * (dedup_default_key()) when tmpl is NULL, or renders to "" or past
+ * TEMPLATE_KEY_MAX (then *fallback is true: the caller logs it with
+ * r's unknown paths). r must be released with template_result_free().
+ */
+void template_dedup_key(const char *tmpl, const json_t *event,
+    const struct dedup_input *in, char out[DEDUP_KEY_SIZE], bool *fallback,
+    struct template_result *r);
 
 /* The value at path (len bytes, "a.b.0.c") in event, or NULL. */
 const json_t *template_lookup(const json_t *event, const char *path,

@@ -281,6 +281,42 @@ test_many_unknown(void **state)
 	template_result_free(&r);
 }
 
+/* dedup keys: the template scoped, the default when it renders empty. */
+static void
+test_dedup_key(void **state)
+{
+	struct dedup_input in = { .instance = "acme.example",
+		.trigger = "alert",
+		.message_id = "<m1@x>" };
+	struct template_result r;
+	char got[DEDUP_KEY_SIZE], want[DEDUP_KEY_SIZE];
+	bool fallback;
+
+	template_dedup_key("{{props.alert_id}}", event, &in, got, &fallback,
+	    &r);
+	dedup_scoped_key(&in, "A-1", 3, want);
+	assert_false(fallback);
+	assert_string_equal(got, want);
+	template_result_free(&r);
+
+	dedup_default_key(&in, want);
+	template_dedup_key("{{props.nope}}", event, &in, got, &fallback, &r);
+	assert_true(fallback);
+	assert_int_equal(r.n_unknown, 1);
+	assert_string_equal(got, want);
+	template_result_free(&r);
+
+	template_dedup_key("{{", event, &in, got, &fallback, &r);
+	assert_true(fallback);
+	assert_string_equal(got, want);
+	template_result_free(&r);
+
+	template_dedup_key(NULL, event, &in, got, &fallback, &r);
+	assert_false(fallback);
+	assert_string_equal(got, want);
+	template_result_free(&r);
+}
+
 int
 main(void)
 {
@@ -290,6 +326,7 @@ main(void)
 		cmocka_unit_test(test_ceiling),
 		cmocka_unit_test(test_big),
 		cmocka_unit_test(test_many_unknown),
+		cmocka_unit_test(test_dedup_key),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
