@@ -10,7 +10,9 @@ import hmac
 import http.server
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import unittest
@@ -287,6 +289,59 @@ class Flows(unittest.TestCase):
         self.assertEqual(env["MT_TRIGGER"], "exec-ok")
         self.assertEqual(env["MT_INSTANCE"], INSTANCE)
         self.assertEqual(env["MT_FROM"], mt.SENDER)
+
+
+class StopAndCrash(unittest.TestCase):
+    """SIGTERM lets a running step finish; after kill -9 the interrupted
+    event runs again at restart, with the same event id."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="mt-flows-")
+        self.base = os.path.join(self.dir, "slow")
+        # The step: note the run, say it started, work 0.7 s, say done.
+        script = ('cat > /dev/null; echo "$MT_EVENT_ID" >> "$0.runs";'
+                  ' : > "$0.started"; sleep 0.7; : > "$0.finished"')
+        cfg = {"instances": [{"host": INSTANCE,
+                              "sender_domains": ["acme.com"],
+                              "triggers": {"slow": {"flow": [exec_step(
+                                  ["/bin/sh", "-c", script, self.base],
+                                  timeout="10s")]}}}]}
+        self.gw = mt.Gateway(cfg)
+
+    def tearDown(self):
+        self.gw.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def send_and_wait_started(self):
+        r = mt.send_message(self.gw.host, self.gw.port,
+                            ["slow@" + INSTANCE])
+        self.assertEqual(r.code, 250, r)
+        for _ in mt.deadline_loop(10, "the step to start"):
+            if os.path.exists(self.base + ".started"):
+                return mt.queued_id(r.text)[0]
+            time.sleep(0.01)  # polling interval, not synchronisation
+
+    def runs(self):
+        with open(self.base + ".runs") as f:
+            return f.read().split()
+
+    def test_sigterm_lets_the_step_finish(self):
+        evt = self.send_and_wait_started()
+        self.gw.stop(expect=0)
+        self.assertTrue(os.path.exists(self.base + ".finished"))
+        self.assertEqual(self.gw.events()[0]["state"], "done")
+        self.assertEqual(self.runs(), [evt])
+
+    def test_kill9_reruns_after_restart(self):
+        evt = self.send_and_wait_started()
+        self.gw.kill9()
+        os.unlink(self.base + ".started")
+        self.gw.start()
+        self.gw.wait_state(evt, "done")
+        self.assertEqual(self.runs(), [evt, evt])
+        att = self.gw.query("SELECT status FROM attempts")
+        self.assertEqual([a["status"] for a in att], ["ok"])
+        self.gw.stop(expect=0)
 
 
 if __name__ == "__main__":
