@@ -32,11 +32,15 @@ get32(const unsigned char *p)
 	    (unsigned)p[2] << 8 | p[3];
 }
 
-/* Appends one label, escaping nothing but keeping the text bounded. */
+/*
+ * Appends one label. A NUL or a dot inside a label cannot be written in
+ * the text form without escapes, and no mail host name has one: refused.
+ */
 static bool
 put_label(char *out, size_t outlen, size_t *o, const unsigned char *l, size_t n)
 {
-	if (*o + n + 2 > outlen)
+	if (*o + n + 2 > outlen || memchr(l, '\0', n) != NULL ||
+	    memchr(l, '.', n) != NULL)
 		return false;
 	if (*o > 0)
 		out[(*o)++] = '.';
@@ -53,7 +57,7 @@ put_label(char *out, size_t outlen, size_t *o, const unsigned char *l, size_t n)
 static bool
 read_name(const struct reader *rd, size_t *off, char *out, size_t outlen)
 {
-	size_t p = *off, o = 0, end = 0;
+	size_t p = *off, o = 0, end = 0, wire = 1;
 	int hops = 0;
 	unsigned n;
 
@@ -77,6 +81,9 @@ read_name(const struct reader *rd, size_t *off, char *out, size_t outlen)
 			return false; /* extended label types */
 		if (n == 0)
 			break;
+		wire += 1 + n;
+		if (wire > 255)
+			return false; /* RFC 1035 2.3.4 */
 		if (p + 1 + n > rd->len ||
 		    !put_label(out, outlen, &o, rd->msg + p + 1, n))
 			return false;
