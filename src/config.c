@@ -286,6 +286,7 @@ free_instance(struct instance *inst)
 			free_strings(t->steps[j].argv, t->steps[j].argc);
 		}
 		free(t->steps);
+		cfg_free_trigger_rules(t);
 	}
 	free(inst->triggers);
 }

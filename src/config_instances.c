@@ -228,19 +228,44 @@ item_recipient(struct cfg_ctx *ctx, const struct ynode *n, const char *path)
 	return s;
 }
 
+/* The message rules (config_rules.c); each node may be NULL. */
+static void
+walk_rules(struct cfg_ctx *ctx, const struct ynode *extract,
+    const struct ynode *dedup, const struct ynode *auto_replies,
+    const char *path, struct trigger *t)
+{
+	char p[CFG_PATH_MAX];
+
+	if (extract != NULL) {
+		cfg_path(p, path, "extract");
+		cfg_walk_extract(ctx, extract, p, t);
+	}
+	if (dedup != NULL) {
+		cfg_path(p, path, "dedup");
+		cfg_walk_dedup(ctx, dedup, p, t);
+	}
+	if (auto_replies != NULL) {
+		cfg_path(p, path, "auto_replies");
+		cfg_walk_auto_replies(ctx, auto_replies, p, t);
+	}
+}
+
 static void
 walk_trigger_body(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
     struct trigger *t)
 {
-	static const char *const keys[] = { "recipients", "flow" };
+	static const char *const keys[] = { "recipients", "flow", "extract",
+		"dedup", "auto_replies" };
 	const struct ynode *v[NELEM(keys)], *k[NELEM(keys)];
 	char p[CFG_PATH_MAX];
 
+	cfg_trigger_defaults(t);
 	if (!cfg_walk_map(ctx, n, path,
 		"a mapping (flow, and optionally "
-		"recipients)",
+		"recipients, extract, dedup, auto_replies)",
 		keys, NELEM(keys), v, k))
 		return;
+	walk_rules(ctx, v[2], v[3], v[4], path, t);
 	if (v[0] != NULL) {
 		cfg_path(p, path, "recipients");
 		t->recipients = cfg_get_list(ctx, v[0], p, item_recipient,

@@ -142,6 +142,18 @@ char *cfg_item_pattern(struct cfg_ctx *ctx, const struct ynode *n,
  */
 char **cfg_get_list(struct cfg_ctx *ctx, const struct ynode *n,
     const char *path, cfg_item_fn fn, size_t *count);
+/*
+ * A trigger's message rules (config_rules.c): defaults, the walks of
+ * extract, dedup and auto_replies, and freeing what they allocate.
+ */
+void cfg_trigger_defaults(struct trigger *t);
+void cfg_walk_extract(struct cfg_ctx *ctx, const struct ynode *n,
+    const char *path, struct trigger *t);
+void cfg_walk_dedup(struct cfg_ctx *ctx, const struct ynode *n,
+    const char *path, struct trigger *t);
+void cfg_walk_auto_replies(struct cfg_ctx *ctx, const struct ynode *n,
+    const char *path, struct trigger *t);
+void cfg_free_trigger_rules(struct trigger *t);
 /* Walks instances: (config_instances.c). */
 void cfg_walk_instances(struct cfg_ctx *ctx, const struct ynode *n,
     struct config *cfg);

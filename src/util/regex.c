@@ -99,8 +99,10 @@ rx_compile(const char *pattern, size_t len, const char *group, char *err,
 		*offset = off;
 		goto fail;
 	}
-	if (!find_group(rx, group, err, err_size))
+	if (!find_group(rx, group, err, err_size)) {
+		*offset = RX_OFFSET_NONE; /* the pattern as a whole */
 		goto fail;
+	}
 	/* No JIT on this platform or build: interpret, same results. */
 	rx->jit = pcre2_jit_compile(rx->code, PCRE2_JIT_COMPLETE) == 0;
 	set_limits(rx);

@@ -25,6 +25,8 @@
 #define RX_MATCH_LIMIT 200000
 #define RX_DEPTH_LIMIT 2000
 #define RX_HEAP_LIMIT_KB 8192
+/* An error about the pattern as a whole, not at one offset. */
+#define RX_OFFSET_NONE ((size_t)-1)
 
 struct rx;
 
@@ -37,8 +39,9 @@ enum rx_status {
 /*
  * Compiles pattern (len bytes, NUL not needed) to capture the named group
  * group (or the only named group). Returns NULL on error, with err
- * holding PCRE2's message or "no named group ..." and *offset the byte
- * offset in the pattern where the problem was found.
+ * holding PCRE2's message and *offset the byte offset in the pattern
+ * where the problem was found; or "no named group ..." (or several, none
+ * named group) with *offset == RX_OFFSET_NONE.
  */
 struct rx *rx_compile(const char *pattern, size_t len, const char *group,
     char *err, size_t err_size, size_t *offset);

@@ -180,9 +180,9 @@ struct compile_row {
 static const struct compile_row compile_rows[] = {
 	{ "unclosed group", "(?<value>abc", "missing closing parenthesis", 12 },
 	{ "bad quantifier", "(?<value>*a)", "quantifier does not follow", 9 },
-	{ "no named group", "(abc)", "no named group", 0 },
+	{ "no named group", "(abc)", "no named group", RX_OFFSET_NONE },
 	{ "several, none value", "(?<a>x)(?<b>y)",
-	    "several named groups and none is 'value'", 0 },
+	    "several named groups and none is 'value'", RX_OFFSET_NONE },
 	{ "bad escape", "(?<value>\\k)", "\\k is not followed", 11 },
 	{ "invalid utf-8 pattern", "(?<value>\xff)", "UTF-8 error", 9 },
 };
