@@ -172,5 +172,20 @@ enum queue_status queue_retry(struct queue_delivery *d, const char *id,
 /* Give up: state 'dead' with reason (shown by queue show and trace). */
 enum queue_status queue_dead(struct queue_delivery *d, const char *id,
     const char *reason);
+/*
+ * Records key as event id's dedup key and, in the same transaction, looks
+ * for another event with that key created at or after since_ms that ran
+ * or will run (queued, running, retry, done). Found: its id is written to
+ * of (ID_LEN + 16 bytes) and *dup set. Check and record are one step, so
+ * of two copies handled at once exactly one is the duplicate.
+ */
+enum queue_status queue_dedup(struct queue_delivery *d, const char *id,
+    const char *key, int64_t since_ms, bool *dup, char *of);
+/*
+ * Ends an event without running its flow: state is "ignored" (automatic
+ * mail) or "duplicate", note says why.
+ */
+enum queue_status queue_skip(struct queue_delivery *d, const char *id,
+    const char *state, const char *note);
 
 #endif

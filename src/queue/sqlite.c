@@ -23,7 +23,7 @@
 #include "queue/backend.h"
 #include "util/xmalloc.h"
 
-#define QDB_SCHEMA_VERSION 2
+#define QDB_SCHEMA_VERSION 3
 #define QDB_BUSY_TIMEOUT_MS 5000
 #define QDB_DIR_MODE 0700  /* the queue holds private mail */
 #define QDB_FILE_MODE 0600 /* SQLite gives -wal and -shm the same mode */
@@ -82,6 +82,18 @@ static const char schema_v2[] =
     "ALTER TABLE events ADD COLUMN next_step INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE events ADD COLUMN dead_reason TEXT;"
     "PRAGMA user_version = 2;";
+
+/*
+ * Version 3: rules (docs/queue.md, "Delivery"). The dedup key of an event
+ * once computed (an index finds a repeat within the window), and the note
+ * saying why an event ended without running (ignored, duplicate).
+ */
+static const char
+    schema_v3[] = "ALTER TABLE events ADD COLUMN dedup_key TEXT;"
+		  "ALTER TABLE events ADD COLUMN note TEXT;"
+		  "CREATE INDEX events_dedup ON events(dedup_key, created_at)"
+		  " WHERE dedup_key IS NOT NULL;"
+		  "PRAGMA user_version = 3;";
 
 static const char sql_ins_message[] =
     "INSERT INTO messages (id, received_at, mail_from, client_ip, helo,"
@@ -239,9 +251,9 @@ set_pragmas(sqlite3 *db, char *err, size_t errlen)
 }
 
 /*
- * Creates the schema in a fresh database, migrates version 1 to 2 (in the
- * same transaction), refuses a newer one (written by a newer mailtrigger: we
- * cannot know its rules).
+ * Creates the schema in a fresh database, migrates an older one up to
+ * the current version (in the same transaction), refuses a newer one (written
+ * by a newer mailtrigger: we cannot know its rules).
  */
 static int
 check_schema(sqlite3 *db, char *err, size_t errlen)
@@ -258,6 +270,9 @@ check_schema(sqlite3 *db, char *err, size_t errlen)
 		goto fail_db;
 	if (version <= 1 &&
 	    sqlite3_exec(db, schema_v2, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail_db;
+	if (version <= 2 &&
+	    sqlite3_exec(db, schema_v3, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail_db;
 	if (version > QDB_SCHEMA_VERSION) {
 		snprintf(err, errlen,

@@ -84,8 +84,8 @@ queue_delivery_open(const char *path, char *err, size_t errlen)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	if (version != 2) {
-		snprintf(err, errlen, "schema version %d, want 2", version);
+	if (version != 3) {
+		snprintf(err, errlen, "schema version %d, want 3", version);
 		goto fail;
 	}
 	return d;
@@ -163,6 +163,12 @@ load_claims(sqlite3 *db, struct queue_claim *c, size_t n)
 	return rc;
 }
 
+static int
+begin(struct queue_delivery *d)
+{
+	return sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+}
+
 /* Runs sql_claim; fills the ids of c (capacity max) and *n. */
 static int
 claim_ids(sqlite3 *db, int64_t now_ms, int64_t lease_ms, size_t max,
@@ -195,8 +201,7 @@ queue_claim(struct queue_delivery *d, int64_t now_ms, int64_t lease_ms,
 
 	*out = NULL;
 	*n = 0;
-	if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
+	if (begin(d) != SQLITE_OK)
 		goto fail;
 	if (claim_ids(d->db, now_ms, lease_ms, max, c, n) != SQLITE_OK ||
 	    load_claims(d->db, c, *n) != SQLITE_OK ||
@@ -331,8 +336,7 @@ insert_attempt(struct queue_delivery *d, const struct queue_attempt *a)
 enum queue_status
 queue_record_attempt(struct queue_delivery *d, const struct queue_attempt *a)
 {
-	if (sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
+	if (begin(d) != SQLITE_OK)
 		goto fail;
 	if (insert_attempt(d, a) != SQLITE_OK ||
 	    exec_change(d,
@@ -380,4 +384,78 @@ queue_dead(struct queue_delivery *d, const char *id, const char *reason)
 		   id, reason, 0, 0) == 1 ?
 	    QUEUE_OK :
 	    QUEUE_ERR_IO;
+}
+
+/* Finds another live event with key since since_ms; SQLITE_ROW if so. */
+static int
+find_dup(struct queue_delivery *d, const char *id, const char *key,
+    int64_t since_ms, char *of)
+{
+	static const char
+	    sql[] = "SELECT id FROM events WHERE dedup_key = ?1 AND id <> ?2"
+		    " AND created_at >= ?3"
+		    " AND state IN ('queued', 'running', 'retry', 'done')"
+		    " ORDER BY created_at, id LIMIT 1";
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(d->db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, since_ms);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(of, ID_LEN + 16, "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum queue_status
+queue_dedup(struct queue_delivery *d, const char *id, const char *key,
+    int64_t since_ms, bool *dup, char *of)
+{
+	int rc;
+
+	*dup = false;
+	if (begin(d) != SQLITE_OK)
+		goto fail;
+	rc = find_dup(d, id, key, since_ms, of);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto fail;
+	*dup = rc == SQLITE_ROW;
+	if (exec_change(d, "UPDATE events SET dedup_key = ?2 WHERE id = ?1", id,
+		key, 0, 0) != 1 ||
+	    sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return QUEUE_OK;
+fail:
+	if (!sqlite3_get_autocommit(d->db))
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	*dup = false;
+	return QUEUE_ERR_IO;
+}
+
+enum queue_status
+queue_skip(struct queue_delivery *d, const char *id, const char *state,
+    const char *note)
+{
+	sqlite3_stmt *st = NULL;
+	int ok = 0;
+
+	if (strcmp(state, "ignored") != 0 && strcmp(state, "duplicate") != 0)
+		abort(); /* a caller's bug: only these end an event unrun */
+	if (sqlite3_prepare_v2(d->db,
+		"UPDATE events SET state = ?2, lease_until = NULL, note = ?3"
+		" WHERE id = ?1",
+		-1, &st, NULL) != SQLITE_OK)
+		return QUEUE_ERR_IO;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, note, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		ok = sqlite3_changes(d->db) == 1;
+	sqlite3_finalize(st);
+	return ok ? QUEUE_OK : QUEUE_ERR_IO;
 }

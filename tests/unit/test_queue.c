@@ -469,7 +469,7 @@ test_schema_and_pragmas(void **state)
 		    "SELECT journal_mode = 'wal' FROM"
 		    " pragma_journal_mode",
 		    1 },
-		{ "user_version", "PRAGMA user_version", 2 },
+		{ "user_version", "PRAGMA user_version", 3 },
 		{ "index on state, next_attempt_at",
 		    "SELECT count(*) FROM"
 		    " pragma_index_info('events_state_next')",
@@ -498,14 +498,14 @@ test_schema_and_pragmas(void **state)
 	queue_close(q);
 }
 
-/* Opens a database with user_version 3, as a newer mailtrigger leaves it. */
+/* Opens a database with user_version 4, as a newer mailtrigger leaves it. */
 static void
 make_newer_db(const char *path)
 {
 	sqlite3 *db = NULL;
 
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL,
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL,
 			     NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
@@ -555,8 +555,8 @@ test_open_errors(void **state)
 		{ "parent is a file", p[0], "Not a directory" },
 		{ "not a SQLite file", p[1], "not a SQLite database" },
 		{ "newer schema", p[2],
-		    "schema version 3 is newer than this "
-		    "mailtrigger supports (2)" },
+		    "schema version 4 is newer than this "
+		    "mailtrigger supports (3)" },
 		{ "read-only fs, new file", p[3], "Read-only file system" },
 		{ "read-only fs, existing queue", p[4], "not writable" },
 	};

@@ -2,7 +2,8 @@
  * test_queue_delivery - the delivery side of the queue (queue.h,
  * "Delivery"): claim and lease expiry, attempts, done, retry, dead letter,
  * the version 1 to 2 migration. Rows are put in place with SQL so each
- * case starts from a known state.
+ * case starts from a known state. Also the dedup check-and-record and
+ * the migrations from versions 1 and 2.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -275,28 +276,103 @@ test_recover_running(void **state)
 	queue_delivery_close(d);
 }
 
-/* A version 1 queue gains the attempts table and the new columns. */
+/* Older queues gain the tables and columns of the later versions. */
 static void
-test_migrate_v1(void **state)
+test_migrate(void **state)
 {
 	struct fixture *f = *state;
+	static const char undo3[] = "DROP INDEX events_dedup;"
+				    " ALTER TABLE events DROP COLUMN dedup_key;"
+				    " ALTER TABLE events DROP COLUMN note;"
+				    " PRAGMA user_version = 2";
+	static const char
+	    undo2[] = "DROP TABLE attempts;"
+		      " ALTER TABLE events DROP COLUMN next_step;"
+		      " ALTER TABLE events DROP COLUMN dead_reason;"
+		      " PRAGMA user_version = 1";
+	static const struct {
+		const char *name;
+		bool from1;
+	} rows[] = {
+		{ "from 2", false },
+		{ "from 1", true },
+	};
 	struct queue *q;
 	char err[256];
+	size_t i;
 
-	sql(f->path,
-	    "DROP TABLE attempts; ALTER TABLE events DROP COLUMN next_step;"
-	    " ALTER TABLE events DROP COLUMN dead_reason;"
-	    " PRAGMA user_version = 1");
 	add_event(f->path, 1, "queued", T0, 0);
-	q = queue_open(f->path, err, sizeof(err));
-	if (q == NULL)
-		fail_msg("queue_open: %s", err);
-	queue_close(q);
-	assert_int_equal(value(f->path, "PRAGMA user_version"), 2);
-	assert_int_equal(
-	    value(f->path, "SELECT next_step FROM events WHERE id = 'evt_M1'"),
-	    0);
-	assert_int_equal(value(f->path, "SELECT count(*) FROM attempts"), 0);
+	for (i = 0; i < NELEM(rows); i++) {
+		sql(f->path, "%s", undo3);
+		if (rows[i].from1)
+			sql(f->path, "%s", undo2);
+		q = queue_open(f->path, err, sizeof(err));
+		if (q == NULL)
+			fail_msg("%s: queue_open: %s", rows[i].name, err);
+		queue_close(q);
+		if (value(f->path, "PRAGMA user_version") != 3 ||
+		    value(f->path,
+			"SELECT next_step + count(dedup_key) + count(note)"
+			" FROM events WHERE id = 'evt_M1'") != 0 ||
+		    value(f->path, "SELECT count(*) FROM attempts") != 0)
+			fail_msg("%s: not migrated to 3", rows[i].name);
+	}
+}
+
+/* Check-and-record of dedup keys; which earlier events count. */
+static void
+test_dedup(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_delivery *d;
+	char of[ID_LEN + 16], id[16];
+	bool dup;
+	static const struct {
+		const char *name;
+		int n;
+		const char *key;
+		long long since;
+		bool want;
+		const char *want_of;
+	} rows[] = {
+		{ "first of its key", 1, "k1", T0 - 1000, false, "" },
+		{ "same key, in window", 2, "k1", T0 - 1000, true, "evt_M1" },
+		{ "same key, window after it", 3, "k1", T0 + 1, false, "" },
+		{ "other key", 4, "k2", T0 - 1000, false, "" },
+		{ "re-run of the first", 1, "k1", T0 - 1000, true, "evt_M3" },
+	};
+	size_t i;
+
+	for (i = 1; i <= 4; i++)
+		add_event(f->path, (int)i, "queued", T0, 0);
+	d = open_d(f);
+	for (i = 0; i < NELEM(rows); i++) {
+		snprintf(id, sizeof(id), "evt_M%d", rows[i].n);
+		of[0] = '\0';
+		assert_int_equal(queue_dedup(d, id, rows[i].key, rows[i].since,
+				     &dup, of),
+		    QUEUE_OK);
+		if (dup != rows[i].want || strcmp(of, rows[i].want_of) != 0)
+			fail_msg("%s: got %d '%s' want %d '%s'", rows[i].name,
+			    dup, of, rows[i].want, rows[i].want_of);
+		if (i == 1)
+			assert_int_equal(queue_skip(d, id, "duplicate",
+					     "duplicate of evt_M1"),
+			    QUEUE_OK);
+	}
+	assert_int_equal(value(f->path,
+			     "SELECT count(*) FROM events WHERE id = 'evt_M2'"
+			     " AND state = 'duplicate' AND dedup_key = 'k1'"
+			     " AND note = 'duplicate of evt_M1'"),
+	    1);
+	assert_int_equal(queue_skip(d, "evt_M4", "ignored",
+			     "Auto-Submitted: auto-replied"),
+	    QUEUE_OK);
+	assert_int_equal(value(f->path,
+			     "SELECT count(*) FROM events WHERE"
+			     " state = 'ignored' AND note LIKE 'Auto%%'"),
+	    1);
+	queue_delivery_close(d);
 }
 
 int
@@ -309,8 +385,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_recover_running, setup,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_migrate_v1, setup,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_migrate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
