@@ -16,10 +16,12 @@
  *     domain is when it is the name of a CNAME record in the DNS" (Exim
  *     specification, chapter "Address rewriting").
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -27,6 +29,7 @@
 #include "dns/mxplan.h"
 #include "dns/resolve.h"
 #include "doctor.h"
+#include "doctor_probe.h"
 #include "mail/address.h"
 #include "route/router.h"
 #include "util/units.h"
@@ -43,6 +46,8 @@ struct opts {
 	const char *config;
 	uint64_t timeout_ms;
 	bool json;
+	bool probe;
+	int port; /* --probe: SMTP port of the MX hosts */
 };
 
 struct report {
@@ -53,6 +58,7 @@ struct report {
 	struct mailbox expanded;
 	bool routed; /* --config given: the router's answers below */
 	struct route_result orig, exp;
+	struct probe *probe; /* --probe, or NULL */
 	const char *servers; /* --dns, or NULL: the system resolver */
 	unsigned timeout_ms;
 	int status;
@@ -66,9 +72,24 @@ usage(void)
 {
 	fputs("usage: mailtrigger doctor ADDRESS [--dns HOST[:PORT]] "
 	      "[--config FILE]\n"
-	      "                          [--timeout DURATION] [--json]\n",
+	      "                          [--probe [--port N]] [--timeout "
+	      "DURATION] [--json]\n",
 	    stderr);
 	return DOCTOR_ALL;
+}
+
+static bool
+parse_port(const char *s, int *port)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > 65535)
+		return false;
+	*port = (int)v;
+	return true;
 }
 
 static bool
@@ -78,10 +99,16 @@ parse_opts(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->timeout_ms = 2000;
+	o->port = 25;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			o->json = true;
-		else if (strcmp(argv[i], "--dns") == 0 && i + 1 < argc)
+		else if (strcmp(argv[i], "--probe") == 0)
+			o->probe = true;
+		else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+			if (!parse_port(argv[++i], &o->port))
+				return false;
+		} else if (strcmp(argv[i], "--dns") == 0 && i + 1 < argc)
 			o->dns = argv[++i];
 		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			o->config = argv[++i];
@@ -296,26 +323,50 @@ judge_undeliverable(struct report *r)
 	}
 }
 
-/* Pure: the verdict, exit status and fixes from the plan and routes. */
+/*
+ * The gateway's answer to the address as given or to its expanded form:
+ * from the router (--config) or else from the probe. 1 accepted, 0
+ * refused (reply text in buf), -1 not known.
+ */
+static int
+answer(const struct report *r, bool expanded, char *buf, size_t len)
+{
+	const struct route_result *res = expanded ? &r->exp : &r->orig;
+	const struct probe_step *st;
+
+	if (r->routed) {
+		snprintf(buf, len, "%d %s %s", res->code, res->enhanced,
+		    res->text);
+		return res->verdict == ROUTE_OK;
+	}
+	st = r->probe == NULL ? NULL :
+	    expanded          ? r->probe->expanded :
+				r->probe->rcpt;
+	if (st == NULL)
+		return -1;
+	snprintf(buf, len, "%s", st->text);
+	return st->code / 100 == 2;
+}
+
+/* Pure: the verdict, exit status and fixes from the plan and replies. */
 static void
 judge(struct report *r)
 {
 	const struct mxplan *p = r->plan;
+	char reply[ROUTE_TEXT_MAX + 32];
 
 	if (p->outcome != MXPLAN_DELIVERABLE) {
 		judge_undeliverable(r);
 		return;
 	}
-	if (r->routed && r->orig.verdict != ROUTE_OK) {
+	if (answer(r, false, reply, sizeof(reply)) == 0) {
 		set_verdict(r, DOCTOR_ALL,
-		    "the DNS is fine, but the gateway refuses %s itself: %d "
-		    "%s %s",
-		    r->rcpt.address, r->orig.code, r->orig.enhanced,
-		    r->orig.text);
+		    "the DNS is fine, but the gateway refuses %s itself: %s",
+		    r->rcpt.address, reply);
 		add_fix(r,
 		    "Config: check the trigger and instance names "
 		    "(mailtrigger check-config)");
-	} else if (r->expands && r->routed && r->exp.verdict == ROUTE_OK) {
+	} else if (r->expands && answer(r, true, reply, sizeof(reply)) == 1) {
 		set_verdict(r, DOCTOR_OK,
 		    "mail to %s works from every sender: the CNAME-expanded "
 		    "form %s is accepted too",
@@ -324,8 +375,8 @@ judge(struct report *r)
 		set_verdict(r, DOCTOR_SOME,
 		    "mail to %s works from senders that keep the address "
 		    "(Postfix, Exim) but fails from senders that expand CNAMEs "
-		    "(Sendmail by default): they send to %s, which the gateway "
-		    "refuses",
+		    "(Sendmail by default): they send to %s, which names no "
+		    "trigger instance",
 		    r->rcpt.address, r->expanded.address);
 		fix_expansion(r);
 	} else {
@@ -431,6 +482,29 @@ print_route(const char *label, const struct route_result *res)
 }
 
 static void
+print_probe(const struct probe *pr)
+{
+	const struct probe_try *t;
+	size_t i, j;
+
+	printf("\nSMTP probe (never DATA):\n");
+	if (pr->ntries == 0)
+		printf("  no MX host has an address to connect to\n");
+	for (i = 0; i < pr->ntries; i++) {
+		t = &pr->tries[i];
+		printf("  %s [%s]:%d\n", t->host, t->addr, t->port);
+		for (j = 0; j < t->nsteps; j++) {
+			if (t->steps[j].command[0] != '\0')
+				printf("    > %s\n", t->steps[j].command);
+			if (t->steps[j].code != 0)
+				printf("    < %s\n", t->steps[j].text);
+		}
+		if (t->error[0] != '\0')
+			printf("    ! %s\n", t->error);
+	}
+}
+
+static void
 print_plain(const struct report *r)
 {
 	size_t i;
@@ -450,8 +524,11 @@ print_plain(const struct report *r)
 		print_route("the address as given", &r->orig);
 		if (r->expands)
 			print_route("the expanded address", &r->exp);
-	} else if (r->expands)
-		printf("  (give --config FILE to see the gateway's reply)\n");
+	} else if (r->expands && r->probe == NULL)
+		printf("  (--config FILE or --probe shows the gateway's "
+		       "reply)\n");
+	if (r->probe != NULL)
+		print_probe(r->probe);
 	printf("\nVerdict: %s\n", r->verdict);
 	if (r->nfixes > 0)
 		printf("\nFix:\n");
@@ -533,6 +610,32 @@ json_route(const struct report *r, const struct route_result *res)
 	    res->reason ? res->reason : "");
 }
 
+static json_t *
+json_probe(const struct probe *pr)
+{
+	json_t *tries, *steps;
+	const struct probe_try *t;
+	size_t i, j;
+
+	if (pr == NULL)
+		return json_null();
+	tries = json_array();
+	for (i = 0; i < pr->ntries; i++) {
+		t = &pr->tries[i];
+		steps = json_array();
+		for (j = 0; j < t->nsteps; j++)
+			json_array_append_new(steps,
+			    json_pack("{s:s, s:i, s:s}", "command",
+				t->steps[j].command, "code", t->steps[j].code,
+				"reply", t->steps[j].text));
+		json_array_append_new(tries,
+		    json_pack("{s:s, s:s, s:i, s:s, s:o}", "host", t->host,
+			"address", t->addr, "port", t->port, "error", t->error,
+			"dialogue", steps));
+	}
+	return tries;
+}
+
 static void
 print_json(const struct report *r)
 {
@@ -544,11 +647,11 @@ print_json(const struct report *r)
 	exp = json_pack("{s:b, s:s?, s:o}", "rewrites", r->expands, "address",
 	    r->expands ? r->expanded.address : NULL, "gateway",
 	    r->expands ? json_route(r, &r->exp) : json_null());
-	root = json_pack("{s:s, s:s?, s:o, s:o, s:o, s:i, s:s, s:o}", "address",
-	    r->rcpt.address, "dns_servers", r->servers, "dns",
-	    json_plan(r->plan), "gateway", json_route(r, &r->orig),
-	    "cname_expansion", exp, "status", r->status, "verdict", r->verdict,
-	    "fixes", fixes);
+	root = json_pack("{s:s, s:s?, s:o, s:o, s:o, s:o, s:i, s:s, s:o}",
+	    "address", r->rcpt.address, "dns_servers", r->servers, "dns",
+	    json_plan(r->plan), "probe", json_probe(r->probe), "gateway",
+	    json_route(r, &r->orig), "cname_expansion", exp, "status",
+	    r->status, "verdict", r->verdict, "fixes", fixes);
 	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 	fputc('\n', stdout);
 	json_decref(root);
@@ -599,6 +702,19 @@ resolve(const struct opts *o, struct report *r)
 	return true;
 }
 
+static void
+run_probe(const struct opts *o, struct report *r)
+{
+	char helo[256];
+
+	if (gethostname(helo, sizeof(helo)) != 0 || strchr(helo, '.') == NULL)
+		snprintf(helo, sizeof(helo), "localhost");
+	helo[sizeof(helo) - 1] = '\0';
+	r->probe = xcalloc(1, sizeof(*r->probe));
+	probe_run(r->plan, o->port, helo, r->rcpt.address,
+	    r->expands ? r->expanded.address : NULL, 10000, r->probe);
+}
+
 int
 cmd_doctor(int argc, char **argv)
 {
@@ -625,6 +741,8 @@ cmd_doctor(int argc, char **argv)
 	    r->plan->outcome == MXPLAN_DELIVERABLE && expand_address(r);
 	if (o.config != NULL && !load_and_route(o.config, r))
 		goto out;
+	if (o.probe && r->plan->outcome == MXPLAN_DELIVERABLE)
+		run_probe(&o, r);
 	judge(r);
 	if (o.json)
 		print_json(r);
@@ -633,6 +751,7 @@ cmd_doctor(int argc, char **argv)
 	status = r->status;
 out:
 	dns_lookups_free(&r->lookups);
+	free(r->probe);
 	free(r->plan);
 	free(r);
 	return status;

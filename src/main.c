@@ -35,6 +35,7 @@ static const char usage_text[] =
     "  check-config FILE        validate a config; print FILE:LINE:COLUMN:\n"
     "                           message for each error\n"
     "  doctor ADDRESS [--dns HOST[:PORT]] [--config FILE] [--json]\n"
+    "         [--probe [--port N]] [--timeout DURATION]\n"
     "                           why mail to a trigger address may bounce\n"
     "                           (CNAME expansion, DNS); exit 0/1/2\n"
     "  --help                   this text\n"

@@ -47,6 +47,9 @@ alias       CNAME lb1.mx
 nomx        A   192.0.2.5
 nullmx      MX  0 .
 spf         TXT "v=spf1 -all"
+gw          A   127.0.0.1
+probe       CNAME lb-9.mx
+lb-9.mx     MX  10 gw
 """
 
 CONF = """server:
@@ -261,10 +264,57 @@ class DoctorDNS(unittest.TestCase):
                       "DNS server within 300 ms", r.stdout)
         self.assertIn("senders defer the mail", r.stdout)
 
+    def test_probe_against_the_gateway(self):
+        """--probe talks SMTP to the MX host (the real gateway on its
+        port): both RCPT replies are shown, and nothing is queued."""
+        with mtharness.Gateway({
+                "canonical_names": ["*.mx.example"],
+                "instances": [{"host": "probe.example", "triggers": {
+                    "alert": {"flow": [
+                        {"exec": {"command": ["/bin/true"]}}]}}}],
+        }) as gw:
+            code, out = self.doctor_json("alert@probe.example", "--probe",
+                                         "--port", str(gw.port))
+            self.assertEqual(code, 1, out["verdict"])
+            self.assertEqual(len(out["probe"]), 1, out["probe"])
+            t = out["probe"][0]
+            self.assertEqual((t["host"], t["address"], t["port"],
+                              t["error"]),
+                             ("gw.example", "127.0.0.1", gw.port, ""))
+            got = [(s["command"].split(" ")[0], s["code"])
+                   for s in t["dialogue"]]
+            self.assertEqual(got, [("", 220), ("EHLO", 250),
+                                   ("MAIL", 250), ("RCPT", 250),
+                                   ("RCPT", 550), ("RSET", 250),
+                                   ("QUIT", 221)])
+            self.assertEqual(t["dialogue"][3]["command"],
+                             "RCPT TO:<alert@probe.example>")
+            self.assertEqual(t["dialogue"][4]["command"],
+                             "RCPT TO:<alert@lb-9.mx.example>")
+            self.assertTrue(t["dialogue"][4]["reply"].startswith(
+                "550 5.1.2 <alert@lb-9.mx.example>"), t["dialogue"][4])
+            r = self.doctor("nosuch@probe.example", "--probe", "--port",
+                            str(gw.port))
+            self.assertEqual(r.returncode, 2, r.stdout)
+            self.assertIn("> RCPT TO:<nosuch@probe.example>", r.stdout)
+            self.assertIn("< 550 5.1.1 <nosuch@probe.example>", r.stdout)
+            self.assertEqual(gw.count(), 0)
+
+    def test_probe_nothing_listening(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]  # bound, never listening: refused
+            code, out = self.doctor_json("alert@probe.example", "--probe",
+                                         "--port", str(port))
+        self.assertEqual(out["probe"][0]["error"],
+                         "connect: Connection refused")
+        self.assertEqual(code, 1)
+
     def test_usage(self):
         for args in [[], ["a@b.example", "--bogus"],
                      ["not an address"], ["a@[127.0.0.1]"],
-                     ["a@b.example", "--timeout", "0"]]:
+                     ["a@b.example", "--timeout", "0"],
+                     ["a@b.example", "--probe", "--port", "0"]]:
             with self.subTest(args=args):
                 r = subprocess.run([mtharness.binary(), "doctor", *args],
                                    capture_output=True, text=True,
