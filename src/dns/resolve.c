@@ -21,6 +21,10 @@
 struct dns_resolver {
 	ares_channel channel;
 	size_t pending;
+	dns_sock_state_fn *sock_state; /* copied from the config */
+	void (*queried)(void *arg);
+	void *sock_state_arg;
+	bool destroying; /* in dns_resolver_free: no new queries */
 };
 
 struct pending {
@@ -39,9 +43,9 @@ dns_library_init(void)
 static void
 sock_state_cb(void *data, ares_socket_t fd, int readable, int writable)
 {
-	const struct dns_config *cfg = data;
+	struct dns_resolver *r = data;
 
-	cfg->sock_state(cfg->sock_state_arg, fd, readable != 0, writable != 0);
+	r->sock_state(r->sock_state_arg, fd, readable != 0, writable != 0);
 }
 
 struct dns_resolver *
@@ -60,7 +64,10 @@ dns_resolver_new(const struct dns_config *cfg, char *err, size_t errlen)
 	opt.flags = ARES_FLAG_NOCHECKRESP;
 	if (cfg->sock_state != NULL) {
 		opt.sock_state_cb = sock_state_cb;
-		opt.sock_state_cb_data = (void *)cfg;
+		opt.sock_state_cb_data = r;
+		r->sock_state = cfg->sock_state;
+		r->sock_state_arg = cfg->sock_state_arg;
+		r->queried = cfg->queried;
 		mask |= ARES_OPT_SOCK_STATE_CB;
 	}
 	rc = ares_init_options(&r->channel, &opt, mask);
@@ -87,8 +94,9 @@ dns_resolver_free(struct dns_resolver *r)
 {
 	if (r == NULL)
 		return;
-	ares_destroy(
-	    r->channel); /* runs each callback with ARES_EDESTRUCTION */
+	/* ares_destroy runs each callback with ARES_EDESTRUCTION. */
+	r->destroying = true;
+	ares_destroy(r->channel);
 	free(r);
 }
 
@@ -156,15 +164,31 @@ dns_query(struct dns_resolver *r, const char *name, enum dns_type type,
 	memcpy(p->ans.qname, name, len);
 	p->ans.qname[len] = '\0';
 	p->ans.qtype = type;
+	if (r->destroying) {
+		/* A callback of a cancelled lookup asked for the next one. */
+		fill_failure(&p->ans, ARES_EDESTRUCTION);
+		done(&p->ans, arg);
+		free(p);
+		return;
+	}
 	r->pending++;
 	ares_query(r->channel, p->ans.qname, 1 /* C_IN */, (int)type, qcallback,
 	    p);
+	if (r->queried != NULL)
+		r->queried(r->sock_state_arg);
 }
 
 void
 dns_process_fd(struct dns_resolver *r, int read_fd, int write_fd)
 {
-	ares_process_fd(r->channel, read_fd, write_fd);
+	ares_process_fd(r->channel, read_fd < 0 ? ARES_SOCKET_BAD : read_fd,
+	    write_fd < 0 ? ARES_SOCKET_BAD : write_fd);
+}
+
+size_t
+dns_pending(const struct dns_resolver *r)
+{
+	return r->pending;
 }
 
 struct timeval *

@@ -73,7 +73,9 @@ struct dns_config {
 	unsigned timeout_ms; /* first try's timeout; 0: 2000 */
 	unsigned tries;      /* tries per server; 0: 2 */
 	dns_sock_state_fn *sock_state; /* NULL: use dns_wait() */
-	void *sock_state_arg;
+	void (*queried)(void *arg);    /* after each dns_query (re-arm the
+					  timer); may be NULL */
+	void *sock_state_arg;          /* argument of both */
 };
 
 struct dns_resolver;
@@ -98,10 +100,14 @@ void dns_resolver_free(struct dns_resolver *r);
 void dns_query(struct dns_resolver *r, const char *name, enum dns_type type,
     dns_done_fn *done, void *arg);
 
-/* Event-loop hooks: process a ready socket (-1 for none) and get the
- * time until c-ares' next timeout (NULL: nothing pending). */
+/* Event-loop hooks: process a ready socket (-1 for none; both -1 only
+ * handles timeouts) and get the time until c-ares' next timeout (NULL:
+ * nothing pending). dns_event.h wraps them for libevent. */
 void dns_process_fd(struct dns_resolver *r, int read_fd, int write_fd);
 struct timeval *dns_timeout(struct dns_resolver *r, struct timeval *tv);
+
+/* Lookups started and not yet answered. */
+size_t dns_pending(const struct dns_resolver *r);
 
 /* Runs select(2) until no query is pending (CLI use). */
 void dns_wait(struct dns_resolver *r);
