@@ -3,7 +3,8 @@
  *
  * Shell around three pure parts: mxplan_run() (the RFC 5321 5.1 walk),
  * route_rcpt() (what the gateway answers) and judge() below (the verdict
- * and the fixes); --probe asks the MX hosts themselves (doctor_probe.c). Output is plain words or, with --json, one JSON object.
+ * and the fixes); --probe asks the MX hosts themselves (doctor_probe.c).
+ * Output is plain words or, with --json, one JSON object.
  *
  * Sender behaviour the fixes rely on, checked against each MTA's manual:
  *   Sendmail: the $[ $] canonicalization replaces a CNAME by its target

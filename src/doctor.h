@@ -14,10 +14,10 @@
 
 /*
  * doctor ADDRESS [--dns HOST[:PORT]] [--config FILE] [--probe [--port N]]
- * [--timeout DURATION] [--json]. Exit status: 0 mail works from any standards-following
- * sender; 1 it fails for some (CNAME expansion); 2 it fails for all
- * (NXDOMAIN, null MX, no address, broken CNAME, DNS failure), also for
- * a usage error.
+ * [--timeout DURATION] [--json]. Exit status: 0 mail works from any
+ * standards-following sender; 1 it fails for some (CNAME expansion); 2
+ * it fails for all (NXDOMAIN, null MX, no address, broken CNAME, DNS
+ * failure), also for a usage error.
  */
 int cmd_doctor(int argc, char **argv);
 
