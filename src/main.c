@@ -19,8 +19,10 @@
 #include "config.h"
 #include "doctor.h"
 #include "flow/runner.h"
+#include "mail/message.h"
 #include "queue/queue.h"
 #include "smtp/server.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -34,6 +36,8 @@ static const char usage_text[] =
     "                           sample config, etc/mailtrigger.yaml)\n"
     "  check-config FILE        validate a config; print FILE:LINE:COLUMN:\n"
     "                           message for each error\n"
+    "  parse [FILE]             print the event JSON's message object for a\n"
+    "                           message (stdin when no FILE)\n"
     "  doctor ADDRESS [--dns HOST[:PORT]] [--config FILE] [--json]\n"
     "         [--probe [--port N]] [--timeout DURATION]\n"
     "                           why mail to a trigger address may bounce\n"
@@ -219,6 +223,59 @@ cmd_serve(int argc, char **argv)
 	return usage(stderr, EXIT_USAGE);
 }
 
+/* `parse` reads at most this much: four times the largest message_size
+ * default, so any message the gateway accepts can be inspected. */
+#define PARSE_INPUT_MAX (100 * 1024 * 1024)
+
+/* Reads all of fp into b; false on a read error or past b's ceiling. */
+static bool
+read_stream(FILE *fp, struct buf *b)
+{
+	char chunk[65536];
+	size_t n;
+
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		if (buf_append(b, chunk, n) != BUF_OK)
+			return false;
+	return !ferror(fp);
+}
+
+/* mailtrigger parse [FILE]: the event's message object as JSON. */
+static int
+cmd_parse(int argc, char **argv)
+{
+	const char *name = argc == 2 ? argv[1] : "<stdin>";
+	FILE *fp = argc == 2 ? fopen(argv[1], "rb") : stdin;
+	struct buf in;
+	char *json = NULL;
+	int status = 1;
+
+	if (argc > 2)
+		return usage(stderr, EXIT_USAGE);
+	if (fp == NULL) {
+		fprintf(stderr, "mailtrigger: parse: %s: %s\n", name,
+		    strerror(errno));
+		return 1;
+	}
+	buf_init(&in, PARSE_INPUT_MAX);
+	if (!read_stream(fp, &in))
+		fprintf(stderr,
+		    "mailtrigger: parse: %s: cannot read it whole (read "
+		    "error, or larger than %d MB)\n",
+		    name, PARSE_INPUT_MAX / (1024 * 1024));
+	else if (message_parse_to_json(buf_str(&in), in.len, NULL, &json) !=
+	    MESSAGE_OK)
+		fputs("mailtrigger: parse: cannot encode the event JSON\n",
+		    stderr);
+	else
+		status = fputs(json, stdout) == EOF ? 1 : 0;
+	free(json);
+	buf_free(&in);
+	if (fp != stdin)
+		fclose(fp);
+	return status;
+}
+
 /*
  * The subcommands. Each gets argv from its own name on and returns the
  * exit status. Modules that add a command (parse, doctor, queue ...)
@@ -231,6 +288,7 @@ static const struct command {
 	{ "serve", cmd_serve },
 	{ "check-config", cmd_check_config },
 	{ "doctor", cmd_doctor },
+	{ "parse", cmd_parse },
 };
 
 int
