@@ -21,10 +21,11 @@
 #include <sqlite3.h>
 
 #include "queue/backend.h"
+#include "queue/busy.h"
 #include "util/xmalloc.h"
 
 #define QDB_SCHEMA_VERSION 3
-#define QDB_BUSY_TIMEOUT_MS 5000
+static const unsigned busy_limit_ms = 5000;
 #define QDB_DIR_MODE 0700  /* the queue holds private mail */
 #define QDB_FILE_MODE 0600 /* SQLite gives -wal and -shm the same mode */
 
@@ -322,7 +323,7 @@ db_connect(struct qdb *q, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "not writable (opened read-only)");
 		return -1;
 	}
-	sqlite3_busy_timeout(q->db, QDB_BUSY_TIMEOUT_MS);
+	queue_set_busy_handler(q->db, &busy_limit_ms);
 	return 0;
 }
 

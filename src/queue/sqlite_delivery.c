@@ -19,10 +19,12 @@
 
 #include <sqlite3.h>
 
+#include "queue/busy.h"
+
 #include "queue/queue.h"
 #include "util/xmalloc.h"
 
-#define QD_BUSY_TIMEOUT_MS 10000
+static const unsigned busy_limit_ms = 10000;
 #define QD_RESPONSE_MAX 1024 /* bytes of a response kept per attempt */
 
 struct queue_delivery {
@@ -74,7 +76,7 @@ queue_delivery_open(const char *path, char *err, size_t errlen)
 		set_err(d->db, "cannot open", err, errlen);
 		goto fail;
 	}
-	sqlite3_busy_timeout(d->db, QD_BUSY_TIMEOUT_MS);
+	queue_set_busy_handler(d->db, &busy_limit_ms);
 	if (sqlite3_exec(d->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st, NULL) !=
 		SQLITE_OK) {
