@@ -23,6 +23,7 @@
 
 #include "config_int.h"
 #include "util/buf.h"
+#include "util/strv.h"
 #include "util/units.h"
 #include "util/xmalloc.h"
 
@@ -257,33 +258,21 @@ config_errors_free(struct config_errors *errs)
 }
 
 static void
-free_strings(char **v, size_t n)
-{
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-static void
 free_instance(struct instance *inst)
 {
 	size_t i, j;
 
 	free(inst->host);
-	free_strings(inst->sender_domains, inst->n_sender_domains);
+	strv_free(inst->sender_domains, inst->n_sender_domains);
 	for (i = 0; i < inst->n_triggers; i++) {
 		struct trigger *t = &inst->triggers[i];
 
 		free(t->name);
-		free_strings(t->recipients, t->n_recipients);
+		strv_free(t->recipients, t->n_recipients);
 		for (j = 0; j < t->n_steps; j++) {
 			free(t->steps[j].url);
 			cfg_step_free(&t->steps[j]);
-			free_strings(t->steps[j].argv, t->steps[j].argc);
+			strv_free(t->steps[j].argv, t->steps[j].argc);
 		}
 		free(t->steps);
 		cfg_free_trigger_rules(t);
@@ -307,7 +296,7 @@ cfg_free(struct config *cfg)
 	for (i = 0; i < cfg->n_instances; i++)
 		free_instance(&cfg->instances[i]);
 	free(cfg->instances);
-	free_strings(cfg->canonical_names, cfg->n_canonical_names);
+	strv_free(cfg->canonical_names, cfg->n_canonical_names);
 	free(cfg->path);
 	free(cfg->hostname);
 	free(cfg->tls_cert);

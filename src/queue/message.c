@@ -9,18 +9,7 @@
 #include <stdlib.h>
 
 #include "queue/queue.h"
-
-static void
-free_strings(char **v, size_t n)
-{
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
+#include "util/strv.h"
 
 static void
 event_free(struct queue_event *e)
@@ -28,8 +17,8 @@ event_free(struct queue_event *e)
 	free(e->instance);
 	free(e->trigger);
 	free(e->tag);
-	free_strings(e->recipients, e->n_recipients);
-	free_strings(e->rcpt_to, e->n_rcpt_to);
+	strv_free(e->recipients, e->n_recipients);
+	strv_free(e->rcpt_to, e->n_rcpt_to);
 }
 
 /*
