@@ -230,7 +230,10 @@ class Flows(unittest.TestCase):
                 break
             time.sleep(0.02)  # polling interval, not synchronisation
         for e in evts:
-            self.assertEqual(self.event_row(e)["state"], "retry")
+            # Still in the retry cycle: waiting for its next try, or
+            # claimed for it by a worker at this very moment (a race the
+            # test cannot and need not exclude); never done or dead.
+            self.assertIn(self.event_row(e)["state"], ("retry", "running"))
             self.assertIsNone(self.attempts(e)[0]["code"])
         late = Receiver(self.down_port)
         try:
