@@ -69,11 +69,10 @@ envelope(const struct queue_claim *c)
 	return e;
 }
 
-char *
-flow_event_json(const struct queue_claim *c, json_t *message, size_t *len)
+json_t *
+flow_event_object(const struct queue_claim *c, json_t *message)
 {
 	json_t *ev = json_object();
-	char *text;
 
 	json_object_set_new(ev, "id", json_string(c->id));
 	json_object_set_new(ev, "received_at", iso_time(c->received_at_ms));
@@ -88,10 +87,26 @@ flow_event_json(const struct queue_claim *c, json_t *message, size_t *len)
 	    message != NULL ? json_incref(message) : json_object());
 	json_object_set_new(ev, "properties", json_object());
 	json_object_set_new(ev, "dedup_key", json_null());
-	text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(ev);
+	return ev;
+}
+
+char *
+flow_event_dump(const json_t *ev, size_t *len)
+{
+	char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
 	if (text == NULL)
 		abort(); /* jansson's allocation failed: as xmalloc */
 	*len = strlen(text);
+	return text;
+}
+
+char *
+flow_event_json(const struct queue_claim *c, json_t *message, size_t *len)
+{
+	json_t *ev = flow_event_object(c, message);
+	char *text = flow_event_dump(ev, len);
+
+	json_decref(ev);
 	return text;
 }

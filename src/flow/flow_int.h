@@ -19,6 +19,7 @@
 #include "config.h"
 #include "flow/backoff.h"
 #include "queue/queue.h"
+#include "route/dedup.h"
 
 #define STEP_RESPONSE_MAX 1024 /* bytes of an answer kept per attempt */
 #define STEP_REASON_MAX 256
@@ -73,5 +74,34 @@ bool http_global_init(void);
  */
 char *flow_event_json(const struct queue_claim *c, json_t *message,
     size_t *len);
+/* The same as a new object (json_decref) the caller may add to. */
+json_t *flow_event_object(const struct queue_claim *c, json_t *message);
+/* Compact JSON of ev (free()), its length in *len. */
+char *flow_event_dump(const json_t *ev, size_t *len);
+
+enum prepare_verdict {
+	PREPARE_RUN,    /* run the flow (after the dedup look-up) */
+	PREPARE_IGNORE, /* automatic mail, auto_replies: ignore */
+	PREPARE_DEAD,   /* a required property is missing */
+};
+
+/* An event ready for its flow, or the reason it is not (prepare.c). */
+struct prepared {
+	json_t *event; /* owned; the JSON every step gets */
+	enum prepare_verdict verdict;
+	char reason[STEP_REASON_MAX]; /* IGNORE, DEAD */
+	char dedup_key[DEDUP_KEY_SIZE]; /* RUN */
+	bool dedup_fallback; /* dedup.key rendered empty: default used */
+	const char *subject; /* decoded Subject or NULL; lives with event */
+};
+
+/*
+ * Parses c's message and applies t's rules: auto-replies, extract, the
+ * dedup key. p is filled in every case; release with
+ * flow_prepared_free().
+ */
+void flow_prepare(const struct queue_claim *c, const struct trigger *t,
+    struct prepared *p);
+void flow_prepared_free(struct prepared *p);
 
 #endif

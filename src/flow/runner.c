@@ -224,6 +224,40 @@ run_flow(struct worker *w, const struct queue_claim *c, const struct trigger *t,
 	log_state(c, "done", NULL);
 }
 
+/*
+ * The rules' verdict before the flow: false when the event ended here
+ * (ignored, dead, or a duplicate within the trigger's dedup window).
+ */
+static bool
+admit(struct worker *w, const struct queue_claim *c, const struct trigger *t,
+    const struct prepared *p)
+{
+	char of[ID_LEN + 16], note[ID_LEN + 64];
+	int64_t since = c->created_at_ms - (int64_t)t->dedup_window_ms;
+	bool dup = false;
+
+	if (p->verdict == PREPARE_IGNORE) {
+		queue_skip(w->d, c->id, "ignored", p->reason);
+		log_state(c, "ignored", p->reason);
+		return false;
+	}
+	if (p->verdict == PREPARE_DEAD) {
+		queue_dead(w->d, c->id, p->reason);
+		log_state(c, "dead", p->reason);
+		return false;
+	}
+	/* A failed look-up runs the flow: at least once beats at most once. */
+	if (queue_dedup(w->d, c->id, p->dedup_key, since, &dup, of) !=
+	    QUEUE_OK)
+		log_msg(LOG_ERROR, "dedup_failed", c->id);
+	if (!dup)
+		return true;
+	snprintf(note, sizeof(note), "duplicate of %s", of);
+	queue_skip(w->d, c->id, "duplicate", note);
+	log_state(c, "duplicate", note);
+	return false;
+}
+
 /* Builds the event and runs its flow under the current config. */
 static void
 deliver(struct worker *w, const struct queue_claim *c, struct config *cfg)
@@ -231,7 +265,7 @@ deliver(struct worker *w, const struct queue_claim *c, struct config *cfg)
 	const struct instance *inst;
 	const struct trigger *t = NULL;
 	struct step_input in = { 0 };
-	size_t len;
+	struct prepared p;
 	char *json;
 
 	inst = config_find_instance(cfg, c->instance, strlen(c->instance));
@@ -242,16 +276,19 @@ deliver(struct worker *w, const struct queue_claim *c, struct config *cfg)
 		log_state(c, "dead", "trigger is no longer in the config");
 		return;
 	}
-	/* Interim: the message object arrives with mail/message.c. */
-	json = flow_event_json(c, NULL, &len);
-	in.event_json = json;
-	in.event_len = len;
-	in.event_id = c->id;
-	in.instance = c->instance;
-	in.trigger = c->trigger;
-	in.mail_from = c->mail_from;
-	run_flow(w, c, t, &in);
-	free(json);
+	flow_prepare(c, t, &p);
+	if (admit(w, c, t, &p)) {
+		json = flow_event_dump(p.event, &in.event_len);
+		in.event_json = json;
+		in.event_id = c->id;
+		in.instance = c->instance;
+		in.trigger = c->trigger;
+		in.mail_from = c->mail_from;
+		in.subject = p.subject;
+		run_flow(w, c, t, &in);
+		free(json);
+	}
+	flow_prepared_free(&p);
 }
 
 /* Claims and delivers one event; false when none was due. */

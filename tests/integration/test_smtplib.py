@@ -10,6 +10,7 @@ import smtplib
 import subprocess
 import time
 import unittest
+import uuid
 
 import mtharness as mt
 from mtharness import CANONICAL, HOST, INSTANCE, SENDER
@@ -28,8 +29,12 @@ def smtp(gw, **kw):
 
 
 def sample_message(subject="test"):
+    """A distinct message each call: its own Message-ID, so the dedup
+    rule (docs/flows-rules.md) sees separate mails, not re-deliveries."""
     return ("From: Nagios <nagios@acme.com>\r\nTo: ops\r\n"
-            "Subject: %s\r\n\r\nbody\r\n" % subject).encode()
+            "Message-ID: <%s@acme.com>\r\n"
+            "Subject: %s\r\n\r\nbody\r\n"
+            % (uuid.uuid4().hex, subject)).encode()
 
 
 def assert_closed_after(tc, c, want, low, high=5.0):
