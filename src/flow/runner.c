@@ -247,8 +247,7 @@ admit(struct worker *w, const struct queue_claim *c, const struct trigger *t,
 		return false;
 	}
 	/* A failed look-up runs the flow: at least once beats at most once. */
-	if (queue_dedup(w->d, c->id, p->dedup_key, since, &dup, of) !=
-	    QUEUE_OK)
+	if (queue_dedup(w->d, c->id, p->dedup_key, since, &dup, of) != QUEUE_OK)
 		log_msg(LOG_ERROR, "dedup_failed", c->id);
 	if (!dup)
 		return true;
