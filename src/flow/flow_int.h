@@ -89,7 +89,7 @@ enum prepare_verdict {
 struct prepared {
 	json_t *event; /* owned; the JSON every step gets */
 	enum prepare_verdict verdict;
-	char reason[STEP_REASON_MAX]; /* IGNORE, DEAD */
+	char reason[STEP_REASON_MAX];   /* IGNORE, DEAD */
 	char dedup_key[DEDUP_KEY_SIZE]; /* RUN */
 	bool dedup_fallback; /* dedup.key rendered empty: default used */
 	const char *subject; /* decoded Subject or NULL; lives with event */

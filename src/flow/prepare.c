@@ -98,8 +98,8 @@ dedup_key(const struct trigger *t, const struct queue_claim *c,
 	in.date = member(msg, "date");
 	in.text = member(msg, "text");
 	in.text_len = in.text != NULL ? strlen(in.text) : 0;
-	template_dedup_key(t->dedup_key, p->event, &in, p->dedup_key,
-	    &fallback, &r);
+	template_dedup_key(t->dedup_key, p->event, &in, p->dedup_key, &fallback,
+	    &r);
 	p->dedup_fallback = fallback;
 	template_result_free(&r);
 	json_object_set_new(p->event, "dedup_key", json_string(p->dedup_key));
