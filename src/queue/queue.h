@@ -22,6 +22,9 @@
 
 #include "util/id.h"
 
+/* The schema this mailtrigger writes (docs/queue.md); PRAGMA user_version. */
+#define QUEUE_SCHEMA_VERSION 4
+
 enum queue_status {
 	QUEUE_OK = 0,
 	QUEUE_ERR_IO,     /* commit failed (disk full, I/O error): 451 4.3.0 */

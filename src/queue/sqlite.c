@@ -24,7 +24,6 @@
 #include "queue/busy.h"
 #include "util/xmalloc.h"
 
-#define QDB_SCHEMA_VERSION 3
 static const unsigned busy_limit_ms = 5000;
 #define QDB_DIR_MODE 0700  /* the queue holds private mail */
 #define QDB_FILE_MODE 0600 /* SQLite gives -wal and -shm the same mode */
@@ -95,6 +94,30 @@ static const char
 		  "CREATE INDEX events_dedup ON events(dedup_key, created_at)"
 		  " WHERE dedup_key IS NOT NULL;"
 		  "PRAGMA user_version = 3;";
+
+/*
+ * Version 4: "why didn't it trigger?" (docs/queue.md, "Trace"). Every
+ * refused RCPT is a rejections row (the trace command shows them; the
+ * retention limits in docs/queue.md bound the table). An event whose
+ * recipient was recovered from a CNAME-expanded address keeps, in
+ * rewrite, the JSON {received, recovered, evidence}. The index on
+ * received_at serves retention and "trace --since".
+ */
+static const char schema_v4[] =
+    "CREATE TABLE rejections ("
+    " at INTEGER NOT NULL,"
+    " client_ip TEXT,"
+    " helo TEXT,"
+    " mail_from TEXT,"
+    " rcpt TEXT,"
+    " code INTEGER,"
+    " reply TEXT);"
+    "CREATE INDEX rejections_at ON rejections(at);"
+    "CREATE INDEX rejections_from ON rejections(mail_from, at);"
+    "CREATE INDEX rejections_client ON rejections(client_ip, at);"
+    "ALTER TABLE events ADD COLUMN rewrite TEXT;"
+    "CREATE INDEX messages_received ON messages(received_at);"
+    "PRAGMA user_version = 4;";
 
 static const char sql_ins_message[] =
     "INSERT INTO messages (id, received_at, mail_from, client_ip, helo,"
@@ -275,11 +298,14 @@ check_schema(sqlite3 *db, char *err, size_t errlen)
 	if (version <= 2 &&
 	    sqlite3_exec(db, schema_v3, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail_db;
-	if (version > QDB_SCHEMA_VERSION) {
+	if (version <= 3 &&
+	    sqlite3_exec(db, schema_v4, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail_db;
+	if (version > QUEUE_SCHEMA_VERSION) {
 		snprintf(err, errlen,
 		    "schema version %lld is newer than this mailtrigger "
 		    "supports (%d)",
-		    version, QDB_SCHEMA_VERSION);
+		    version, QUEUE_SCHEMA_VERSION);
 		goto fail;
 	}
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)

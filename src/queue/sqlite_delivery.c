@@ -86,8 +86,9 @@ queue_delivery_open(const char *path, char *err, size_t errlen)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	if (version != 3) {
-		snprintf(err, errlen, "schema version %d, want 3", version);
+	if (version != QUEUE_SCHEMA_VERSION) {
+		snprintf(err, errlen, "schema version %d, want %d", version,
+		    QUEUE_SCHEMA_VERSION);
 		goto fail;
 	}
 	return d;

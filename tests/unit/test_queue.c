@@ -469,7 +469,7 @@ test_schema_and_pragmas(void **state)
 		    "SELECT journal_mode = 'wal' FROM"
 		    " pragma_journal_mode",
 		    1 },
-		{ "user_version", "PRAGMA user_version", 3 },
+		{ "user_version", "PRAGMA user_version", QUEUE_SCHEMA_VERSION },
 		{ "index on state, next_attempt_at",
 		    "SELECT count(*) FROM"
 		    " pragma_index_info('events_state_next')",
@@ -498,15 +498,15 @@ test_schema_and_pragmas(void **state)
 	queue_close(q);
 }
 
-/* Opens a database with user_version 4, as a newer mailtrigger leaves it. */
+/* Opens a database with user_version 99, as a newer mailtrigger leaves it. */
 static void
 make_newer_db(const char *path)
 {
 	sqlite3 *db = NULL;
 
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL,
-			     NULL),
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL,
+			     NULL, NULL),
 	    SQLITE_OK);
 	sqlite3_close(db);
 }
@@ -539,7 +539,7 @@ test_open_errors(void **state)
 	snprintf(p[2], sizeof(p[2]), "%s/newer.db", f->dir);
 	make_newer_db(p[2]);
 	/* A read-only filesystem: a new file, and an existing queue. */
-	mount_tmpfs(f, "ro", "1m");
+	mount_tmpfs(f, "ro", "4m"); /* schema: ~15 pages of 64 KB, plus WAL */
 	snprintf(p[3], sizeof(p[3]), "%s/new.db", f->mnt);
 	snprintf(p[4], sizeof(p[4]), "%s/old.db", f->mnt);
 	queue_close(open_ok(p[4]));
@@ -555,8 +555,8 @@ test_open_errors(void **state)
 		{ "parent is a file", p[0], "Not a directory" },
 		{ "not a SQLite file", p[1], "not a SQLite database" },
 		{ "newer schema", p[2],
-		    "schema version 4 is newer than this "
-		    "mailtrigger supports (3)" },
+		    "schema version 99 is newer than this "
+		    "mailtrigger supports (4)" },
 		{ "read-only fs, new file", p[3], "Read-only file system" },
 		{ "read-only fs, existing queue", p[4], "not writable" },
 	};

@@ -281,6 +281,10 @@ static void
 test_migrate(void **state)
 {
 	struct fixture *f = *state;
+	static const char undo4[] = "DROP TABLE rejections;"
+				    " DROP INDEX messages_received;"
+				    " ALTER TABLE events DROP COLUMN rewrite;"
+				    " PRAGMA user_version = 3";
 	static const char undo3[] = "DROP INDEX events_dedup;"
 				    " ALTER TABLE events DROP COLUMN dedup_key;"
 				    " ALTER TABLE events DROP COLUMN note;"
@@ -303,6 +307,7 @@ test_migrate(void **state)
 
 	add_event(f->path, 1, "queued", T0, 0);
 	for (i = 0; i < NELEM(rows); i++) {
+		sql(f->path, "%s", undo4);
 		sql(f->path, "%s", undo3);
 		if (rows[i].from1)
 			sql(f->path, "%s", undo2);
@@ -310,12 +315,15 @@ test_migrate(void **state)
 		if (q == NULL)
 			fail_msg("%s: queue_open: %s", rows[i].name, err);
 		queue_close(q);
-		if (value(f->path, "PRAGMA user_version") != 3 ||
+		if (value(f->path, "PRAGMA user_version") != QUEUE_SCHEMA_VERSION ||
 		    value(f->path,
 			"SELECT next_step + count(dedup_key) + count(note)"
 			" FROM events WHERE id = 'evt_M1'") != 0 ||
-		    value(f->path, "SELECT count(*) FROM attempts") != 0)
-			fail_msg("%s: not migrated to 3", rows[i].name);
+		    value(f->path, "SELECT count(*) FROM attempts") != 0 ||
+		    value(f->path, "SELECT count(*) FROM rejections") != 0 ||
+		    value(f->path, "SELECT count(rewrite) FROM events") != 0)
+			fail_msg("%s: not migrated to %d", rows[i].name,
+			    QUEUE_SCHEMA_VERSION);
 	}
 }
 
