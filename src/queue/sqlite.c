@@ -103,21 +103,21 @@ static const char
  * rewrite, the JSON {received, recovered, evidence}. The index on
  * received_at serves retention and "trace --since".
  */
-static const char schema_v4[] =
-    "CREATE TABLE rejections ("
-    " at INTEGER NOT NULL,"
-    " client_ip TEXT,"
-    " helo TEXT,"
-    " mail_from TEXT,"
-    " rcpt TEXT,"
-    " code INTEGER,"
-    " reply TEXT);"
-    "CREATE INDEX rejections_at ON rejections(at);"
-    "CREATE INDEX rejections_from ON rejections(mail_from, at);"
-    "CREATE INDEX rejections_client ON rejections(client_ip, at);"
-    "ALTER TABLE events ADD COLUMN rewrite TEXT;"
-    "CREATE INDEX messages_received ON messages(received_at);"
-    "PRAGMA user_version = 4;";
+static const char
+    schema_v4[] = "CREATE TABLE rejections ("
+		  " at INTEGER NOT NULL,"
+		  " client_ip TEXT,"
+		  " helo TEXT,"
+		  " mail_from TEXT,"
+		  " rcpt TEXT,"
+		  " code INTEGER,"
+		  " reply TEXT);"
+		  "CREATE INDEX rejections_at ON rejections(at);"
+		  "CREATE INDEX rejections_from ON rejections(mail_from, at);"
+		  "CREATE INDEX rejections_client ON rejections(client_ip, at);"
+		  "ALTER TABLE events ADD COLUMN rewrite TEXT;"
+		  "CREATE INDEX messages_received ON messages(received_at);"
+		  "PRAGMA user_version = 4;";
 
 static const char sql_ins_message[] =
     "INSERT INTO messages (id, received_at, mail_from, client_ip, helo,"

@@ -315,7 +315,8 @@ test_migrate(void **state)
 		if (q == NULL)
 			fail_msg("%s: queue_open: %s", rows[i].name, err);
 		queue_close(q);
-		if (value(f->path, "PRAGMA user_version") != QUEUE_SCHEMA_VERSION ||
+		if (value(f->path, "PRAGMA user_version") !=
+			QUEUE_SCHEMA_VERSION ||
 		    value(f->path,
 			"SELECT next_step + count(dedup_key) + count(note)"
 			" FROM events WHERE id = 'evt_M1'") != 0 ||
