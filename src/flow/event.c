@@ -6,8 +6,9 @@
  * arrays already (queue/sqlite.c); the message object comes from
  * mail/message.h. Every string in the result is UTF-8 because its parts
  * are: the queue refuses a recipient that is not, and the parser replaces
- * bad bytes. Fields not computed yet (auth, properties, dedup_key) are
- * present with empty values so receivers can rely on the shape.
+ * bad bytes. The fields the trigger's rules fill later (flow/prepare.c:
+ * auto_reply, properties, dedup_key) are present with empty values so
+ * receivers can rely on the shape.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #include "flow/flow_int.h"
+#include "util/jsonw.h"
 
 /* 2026-11-28T12:00:00.123Z (RFC 3339 section 5.6, UTC). */
 static json_t *
@@ -85,6 +87,7 @@ flow_event_object(const struct queue_claim *c, json_t *message)
 	json_object_set_new(ev, "envelope", envelope(c));
 	json_object_set_new(ev, "message",
 	    message != NULL ? json_incref(message) : json_object());
+	json_object_set_new(ev, "auto_reply", json_false());
 	json_object_set_new(ev, "properties", json_object());
 	json_object_set_new(ev, "dedup_key", json_null());
 	return ev;
@@ -93,12 +96,8 @@ flow_event_object(const struct queue_claim *c, json_t *message)
 char *
 flow_event_dump(const json_t *ev, size_t *len)
 {
-	char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-	if (text == NULL)
-		abort(); /* jansson's allocation failed: as xmalloc */
-	*len = strlen(text);
-	return text;
+	/* jsonw: the same bytes as json_dumps(), several times faster. */
+	return jsonw_dump(ev, len);
 }
 
 char *
