@@ -74,6 +74,7 @@ test_fields(void **state)
 		    "\"client.test\",\"tls\":true,\"smtputf8\":false,"
 		    "\"size\":410}" },
 		{ "message", "{\"subject\":\"disk full\"}" },
+		{ "auto_reply", "false" },
 		{ "properties", "{}" },
 		{ "dedup_key", "null" },
 	};
