@@ -103,6 +103,10 @@ struct trigger {
 	char *dedup_key; /* dedup.key template; NULL = the default key */
 	uint64_t dedup_window_ms; /* dedup.window, default 24h */
 	enum auto_replies auto_replies;
+	/* senders: NULL = any sender; else "local@domain", "*@domain" or
+	 * "<>", domain lower-cased (route/policy.h, docs/routing.md) */
+	char **senders;
+	size_t n_senders;
 };
 
 struct instance {

@@ -255,17 +255,21 @@ walk_trigger_body(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
     struct trigger *t)
 {
 	static const char *const keys[] = { "recipients", "flow", "extract",
-		"dedup", "auto_replies" };
+		"dedup", "auto_replies", "senders" };
 	const struct ynode *v[NELEM(keys)], *k[NELEM(keys)];
 	char p[CFG_PATH_MAX];
 
 	cfg_trigger_defaults(t);
 	if (!cfg_walk_map(ctx, n, path,
 		"a mapping (flow, and optionally "
-		"recipients, extract, dedup, auto_replies)",
+		"recipients, senders, extract, dedup, auto_replies)",
 		keys, NELEM(keys), v, k))
 		return;
 	walk_rules(ctx, v[2], v[3], v[4], path, t);
+	if (v[5] != NULL) {
+		cfg_path(p, path, "senders");
+		cfg_walk_senders(ctx, v[5], p, t);
+	}
 	if (v[0] != NULL) {
 		cfg_path(p, path, "recipients");
 		t->recipients = cfg_get_list(ctx, v[0], p, item_recipient,

@@ -154,6 +154,9 @@ void cfg_walk_dedup(struct cfg_ctx *ctx, const struct ynode *n,
 void cfg_walk_auto_replies(struct cfg_ctx *ctx, const struct ynode *n,
     const char *path, struct trigger *t);
 void cfg_free_trigger_rules(struct trigger *t);
+/* triggers.<name>.senders (config_rules.c): the sender policy's list. */
+void cfg_walk_senders(struct cfg_ctx *ctx, const struct ynode *n,
+    const char *path, struct trigger *t);
 /* Walks instances: (config_instances.c). */
 void cfg_walk_instances(struct cfg_ctx *ctx, const struct ynode *n,
     struct config *cfg);

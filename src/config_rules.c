@@ -6,12 +6,17 @@
  * (util/regex.h), so a bad one is a config error with its position and
  * PCRE2's message, never a failure at the first message; dedup key
  * templates are checked with util/tmpl.h. Read docs/flows-rules.md.
+ * The sender policy's list (senders) is checked and normalised here too,
+ * with mail/address.h; route/policy.c matches it (docs/routing.md).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config_int.h"
+#include "mail/address.h"
 #include "util/regex.h"
+#include "util/strv.h"
 #include "util/tmpl.h"
 #include "util/units.h"
 #include "util/xmalloc.h"
@@ -42,6 +47,7 @@ cfg_free_trigger_rules(struct trigger *t)
 	}
 	free(t->extract);
 	free(t->dedup_key);
+	strv_free(t->senders, t->n_senders);
 }
 
 /* A property name: usable as a template path segment. */
@@ -342,4 +348,82 @@ cfg_walk_auto_replies(struct cfg_ctx *ctx, const struct ynode *n,
 	cfg_quote(q, sizeof(q), n->text, n->len);
 	cfg_err(ctx, n, "%s: unknown value '%s' (use ignore, flag or trigger)",
 	    path, q);
+}
+
+/*
+ * Why a senders entry (without angle brackets) is not an address the
+ * policy can match, or NULL; fills *mb. RFC 5321 4.1.2 syntax, UTF-8
+ * allowed (RFC 6531), an ASCII domain name (no address literal).
+ */
+static const char *
+sender_why(const char *s, size_t len, struct mailbox *mb)
+{
+	char b[ADDR_PATH_MAX + 3];
+	const char *why;
+	size_t used;
+
+	if (len > ADDR_PATH_MAX || memchr(s, '<', len) != NULL)
+		return "is not an address (write local@domain, *@domain or "
+		       "<>, at most 256 characters, without angle brackets)";
+	b[0] = '<';
+	memcpy(b + 1, s, len);
+	b[len + 1] = '>';
+	if (addr_parse_path(b, len + 2, false, true, mb, &used) != ADDR_OK ||
+	    used != len + 2 || mb->is_postmaster)
+		return "is not an address (write local@domain, *@domain or "
+		       "<>)";
+	if (mb->domain_literal)
+		return "has an address literal for a domain (name the domain)";
+	if (!cfg_domain_ok(mb->domain, strlen(mb->domain), false, &why))
+		return "has a domain that is not a valid domain name "
+		       "(write internationalized names in their xn-- form)";
+	if (strchr(mb->local, '*') != NULL &&
+	    (mb->local_quoted || strcmp(mb->local, "*") != 0))
+		return "has a '*' that is not the whole local part (the only "
+		       "pattern is *@domain)";
+	return NULL;
+}
+
+/* One senders entry, normalised: "<>", or local@domain lower-cased. */
+static char *
+item_sender(struct cfg_ctx *ctx, const struct ynode *n, const char *path)
+{
+	char q[QUOTE_MAX], *s, *out;
+	struct mailbox mb;
+	const char *why;
+	size_t len, dlen;
+
+	s = cfg_get_string(ctx, n, path);
+	if (s == NULL || strcmp(s, "<>") == 0)
+		return s;
+	len = strlen(s);
+	why = sender_why(s, len, &mb);
+	if (why != NULL) {
+		cfg_quote(q, sizeof(q), s, len);
+		cfg_err(ctx, n, "%s: '%s' %s", path, q, why);
+		free(s);
+		return NULL;
+	}
+	free(s);
+	dlen = strlen(mb.domain);
+	if (dlen > 0 && mb.domain[dlen - 1] == '.')
+		mb.domain[dlen - 1] = '\0';
+	cfg_lower(mb.domain);
+	len = strlen(mb.local) + 1 + strlen(mb.domain) + 1;
+	out = xmalloc(len);
+	snprintf(out, len, "%s@%s", mb.local, mb.domain);
+	return out;
+}
+
+void
+cfg_walk_senders(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
+    struct trigger *t)
+{
+	t->senders = cfg_get_list(ctx, n, path, item_sender, &t->n_senders);
+	if (n->kind == YN_SEQ && n->n_kids == 0)
+		cfg_err(ctx, n,
+		    "%s: the list is empty, so no sender could start the "
+		    "trigger (list addresses or *@domain, or leave senders "
+		    "out to accept any)",
+		    path);
 }

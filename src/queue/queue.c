@@ -58,6 +58,7 @@ struct queue {
 	bool closing;
 	bool paused; /* tests: queue_pause_writer() */
 	struct queue_stats stats;
+	void (*on_commit)(void); /* queue_on_commit() */
 };
 
 static void
@@ -190,6 +191,7 @@ writer_main(void *arg)
 	struct queue *q = arg;
 	struct job_list batch;
 	struct queue_job *job;
+	void (*on_commit)(void);
 	size_t n;
 
 	for (;;) {
@@ -210,7 +212,10 @@ writer_main(void *arg)
 		}
 		lock(q);
 		TAILQ_CONCAT(&q->done, &batch, entry);
+		on_commit = q->on_commit;
 		unlock(q);
+		if (on_commit != NULL)
+			on_commit();
 		notify(q);
 	}
 	return NULL;
@@ -294,6 +299,14 @@ queue_close(struct queue *q)
 	pthread_cond_destroy(&q->wake);
 	pthread_mutex_destroy(&q->mu);
 	free(q);
+}
+
+void
+queue_on_commit(struct queue *q, void (*fn)(void))
+{
+	lock(q);
+	q->on_commit = fn;
+	unlock(q);
 }
 
 int

@@ -79,6 +79,12 @@ struct queue *queue_open(const char *path, char *err, size_t errlen);
  * with QUEUE_ERR_CLOSED. Call from the loop thread.
  */
 void queue_close(struct queue *q);
+/*
+ * fn() runs in the writer thread after each group commit, before the
+ * jobs' callbacks: delivery (flow/runner.h runner_kick()) looks for the
+ * new events at once instead of at its next poll. NULL: none.
+ */
+void queue_on_commit(struct queue *q, void (*fn)(void));
 /* Readable when completed jobs are waiting for queue_dispatch(). */
 int queue_notify_fd(struct queue *q);
 /* Runs done callbacks of completed jobs. Call from the loop thread. */
@@ -95,6 +101,33 @@ struct queue_job *queue_submit(struct queue *q, struct queue_message *m,
 void queue_job_cancel(struct queue_job *job);
 /* Jobs submitted and not yet dispatched (for shutdown). */
 size_t queue_pending(struct queue *q);
+
+/*
+ * One refused RCPT (docs/queue.md, "Trace"): a rejections row. The
+ * strings are borrowed for the call (NULL is stored as "").
+ */
+struct queue_rejection {
+	int64_t at_ms; /* Unix ms */
+	const char *client_ip;
+	const char *helo;
+	const char *mail_from; /* "" for the null sender */
+	const char *rcpt;      /* the address as given */
+	int code;              /* 550, 554, 452, ... */
+	const char *reply;     /* the whole reply line, without CRLF */
+};
+
+/* Rows waiting for the writer; beyond this they are dropped (counted). */
+#define QUEUE_REJECTIONS_BACKLOG 10000
+
+/*
+ * Copies r into the writer's backlog: it is stored with the next group
+ * commit, or on its own after at most a second when no message comes.
+ * Never touches the database and never blocks on it: when the backlog
+ * is full (or the queue is closing) the row is dropped, counted in
+ * queue_stats(), and logged at most once a minute. Returns false when
+ * dropped. Any thread.
+ */
+bool queue_record_rejection(struct queue *q, const struct queue_rejection *r);
 
 /*
  * Delivery (docs/queue.md, "Delivery"). A delivery connection is a second
@@ -147,6 +180,15 @@ struct queue_attempt {
 struct queue_delivery *queue_delivery_open(const char *path, char *err,
     size_t errlen);
 void queue_delivery_close(struct queue_delivery *d);
+/*
+ * A batch: between queue_delivery_begin() and queue_delivery_commit() the
+ * calls below share one write transaction (each still all or nothing,
+ * through a savepoint), so many state changes cost one commit. The batch
+ * holds the queue's write lock: keep it short. A failed commit rolls the
+ * whole batch back (its events run again: at least once).
+ */
+enum queue_status queue_delivery_begin(struct queue_delivery *d);
+enum queue_status queue_delivery_commit(struct queue_delivery *d);
 /*
  * Claims up to max due events: queued or retry with next_attempt_at <=
  * now, or running with an expired lease (its worker died). Each becomes

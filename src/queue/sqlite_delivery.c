@@ -29,6 +29,7 @@ static const unsigned busy_limit_ms = 10000;
 
 struct queue_delivery {
 	sqlite3 *db;
+	bool batch; /* inside queue_delivery_begin(): savepoints nest */
 };
 
 /*
@@ -166,10 +167,56 @@ load_claims(sqlite3 *db, struct queue_claim *c, size_t n)
 	return rc;
 }
 
+/*
+ * One call's all-or-nothing unit: a transaction of its own, or a
+ * savepoint inside a batch (queue_delivery_begin()).
+ */
 static int
 begin(struct queue_delivery *d)
 {
-	return sqlite3_exec(d->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	return sqlite3_exec(d->db,
+	    d->batch ? "SAVEPOINT qd" : "BEGIN IMMEDIATE", NULL, NULL, NULL);
+}
+
+static int
+commit(struct queue_delivery *d)
+{
+	return sqlite3_exec(d->db, d->batch ? "RELEASE qd" : "COMMIT", NULL,
+	    NULL, NULL);
+}
+
+/* Undoes the unit begin() opened, and only it. */
+static void
+rollback(struct queue_delivery *d)
+{
+	if (d->batch)
+		sqlite3_exec(d->db, "ROLLBACK TO qd; RELEASE qd", NULL, NULL,
+		    NULL);
+	else if (!sqlite3_get_autocommit(d->db))
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+enum queue_status
+queue_delivery_begin(struct queue_delivery *d)
+{
+	if (d->batch || begin(d) != SQLITE_OK)
+		return QUEUE_ERR_IO;
+	d->batch = true;
+	return QUEUE_OK;
+}
+
+enum queue_status
+queue_delivery_commit(struct queue_delivery *d)
+{
+	int rc;
+
+	if (!d->batch)
+		return QUEUE_ERR_IO;
+	d->batch = false;
+	rc = sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK && !sqlite3_get_autocommit(d->db))
+		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc == SQLITE_OK ? QUEUE_OK : QUEUE_ERR_IO;
 }
 
 /* Runs sql_claim; fills the ids of c (capacity max) and *n. */
@@ -207,14 +254,12 @@ queue_claim(struct queue_delivery *d, int64_t now_ms, int64_t lease_ms,
 	if (begin(d) != SQLITE_OK)
 		goto fail;
 	if (claim_ids(d->db, now_ms, lease_ms, max, c, n) != SQLITE_OK ||
-	    load_claims(d->db, c, *n) != SQLITE_OK ||
-	    sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	    load_claims(d->db, c, *n) != SQLITE_OK || commit(d) != SQLITE_OK)
 		goto fail;
 	*out = c;
 	return QUEUE_OK;
 fail:
-	if (!sqlite3_get_autocommit(d->db))
-		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	rollback(d);
 	queue_claims_free(c, *n);
 	*n = 0;
 	return QUEUE_ERR_IO;
@@ -347,12 +392,11 @@ queue_record_attempt(struct queue_delivery *d, const struct queue_attempt *a)
 		" next_step = CASE WHEN ?4 THEN ?3 + 1 ELSE next_step END"
 		" WHERE id = ?1",
 		a->event_id, NULL, a->step, a->step_done) != 1 ||
-	    sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	    commit(d) != SQLITE_OK)
 		goto fail;
 	return QUEUE_OK;
 fail:
-	if (!sqlite3_get_autocommit(d->db))
-		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	rollback(d);
 	return QUEUE_ERR_IO;
 }
 
@@ -430,12 +474,11 @@ queue_dedup(struct queue_delivery *d, const char *id, const char *key,
 	*dup = rc == SQLITE_ROW;
 	if (exec_change(d, "UPDATE events SET dedup_key = ?2 WHERE id = ?1", id,
 		key, 0, 0) != 1 ||
-	    sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	    commit(d) != SQLITE_OK)
 		goto fail;
 	return QUEUE_OK;
 fail:
-	if (!sqlite3_get_autocommit(d->db))
-		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	rollback(d);
 	*dup = false;
 	return QUEUE_ERR_IO;
 }

@@ -31,6 +31,7 @@ enum outcome {
 	OUT_TEMPFAIL,
 	OUT_POSTMASTER,
 	OUT_NO_POSTMASTER,
+	OUT_SENDER,
 };
 
 /*
@@ -71,6 +72,10 @@ static const struct reply {
 	    true,
 	    "Recipient address rejected: no postmaster is configured on "
 	    "this gateway" },
+	/* Postfix's wording for a sender restriction; the text is built
+	 * by sender_policy() with the sender and the trigger. */
+	[OUT_SENDER] = { ROUTE_REJECT, 550, "5.7.1", "sender_denied", true,
+	    "Sender address rejected" },
 };
 
 /* A domain name as a counted string. */
@@ -364,8 +369,8 @@ route_postmaster(const struct config *cfg, const struct mailbox *rcpt,
 	decide(res, OUT_POSTMASTER, rcpt);
 }
 
-void
-route_rcpt(const struct config *cfg, const struct route_query *q,
+static void
+route_where(const struct config *cfg, const struct route_query *q,
     struct route_result *res)
 {
 	const struct mailbox *rcpt = q == NULL ? NULL : q->rcpt;
@@ -413,4 +418,54 @@ route_rcpt(const struct config *cfg, const struct route_query *q,
 		return;
 	}
 	decide(res, OUT_RELAY, rcpt);
+}
+
+/* s, NUL-terminated in out, with control bytes made '?' (no injection). */
+static void
+defuse(char out[ADDR_PATH_MAX + 1], const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i < ADDR_PATH_MAX; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' :
+								      s[i];
+	out[i] = '\0';
+}
+
+/*
+ * The trigger's sender policy (route/policy.h), once the recipient is
+ * known to be good. A refusal names the sender and the trigger, and keeps
+ * the instance and trigger for `mailtrigger route` and the logs. The
+ * postmaster is exempt (RFC 5321 4.5.1: it must always be reachable).
+ */
+static void
+sender_policy(const struct route_query *q, struct route_result *res)
+{
+	struct policy_result p;
+	struct reply r = replies[OUT_SENDER];
+	char why[ROUTE_TEXT_MAX], from[ADDR_PATH_MAX + 1];
+
+	policy_sender(res->trigger, q->mail_from, &p);
+	res->policy = p.verdict;
+	if (p.verdict != POLICY_DENIED)
+		return;
+	defuse(from, q->mail_from != NULL ? q->mail_from->address : "");
+	snprintf(why, sizeof(why), "%s: <%s> may not trigger %s", r.text, from,
+	    res->trigger->name);
+	r.text = why;
+	res->verdict = r.verdict;
+	res->code = r.code;
+	snprintf(res->enhanced, sizeof(res->enhanced), "%s", r.enhanced);
+	res->reason = r.reason;
+	format_text(res, &r, q->rcpt->address);
+}
+
+void
+route_rcpt(const struct config *cfg, const struct route_query *q,
+    struct route_result *res)
+{
+	route_where(cfg, q, res);
+	if (res->verdict == ROUTE_OK && res->trigger != NULL &&
+	    strcmp(res->reason, "postmaster") != 0)
+		sender_policy(q, res);
 }

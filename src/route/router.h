@@ -19,12 +19,15 @@
  * trigger 550 5.1.2 <rcpt>: ... CNAME expansion diagnosis (canonical_names)
  *   550 5.1.1 <rcpt>: Recipient address rejected: no postmaster is configured
  * on this gateway 554 5.7.1 <rcpt>: Relay access denied
+ *   550 5.7.1 <rcpt>: Sender address rejected: <from> may not trigger T
+ * (the trigger's senders list, route/policy.h; never for the postmaster)
  */
 #ifndef MT_ROUTE_ROUTER_H
 #define MT_ROUTE_ROUTER_H
 
 #include "config.h"
 #include "mail/address.h"
+#include "route/policy.h"
 
 enum route_verdict { ROUTE_OK = 0, ROUTE_REJECT, ROUTE_TEMPFAIL };
 
@@ -49,8 +52,12 @@ struct route_result {
 	char tag[ADDR_LOCAL_MAX + 1];       /* trigger form: +tag or "" */
 	/* A short machine-readable reason for logs: "ok", "relay_denied",
 	 * "no_such_trigger", "not_a_recipient", "canonical_name",
-	 * "postmaster", "no_postmaster". */
+	 * "postmaster", "no_postmaster", "sender_denied". */
 	const char *reason;
+	/* The sender policy (route/policy.h) when a trigger was found.
+	 * POLICY_DENIED comes with the 550 5.7.1 refusal, which keeps
+	 * instance, trigger, form, recipient and tag. */
+	enum policy_verdict policy;
 };
 
 /* The facts the router decides on. */

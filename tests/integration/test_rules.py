@@ -7,7 +7,8 @@ properties from the subject, the text body, a header and the +tag; a
 required property missing (dead letter with its reason); automatic mail
 under auto_replies ignore, flag and trigger; dedup with the default key
 (a resend is a duplicate, a spoofed Message-ID with another body is not)
-and with a template key on an extracted property. The dedup keys the
+and with a template key on an extracted property. The sender policy
+(triggers.<name>.senders) at RCPT. The dedup keys the
 receiver gets are recomputed here from the documented recipe, so the
 docs and the code cannot drift apart unnoticed."""
 
@@ -103,6 +104,8 @@ class Rules(mt.SharedGatewayTest):
                       "dedup": {"key": "alert-{{properties.alert_id}}",
                                 "window": "1h"},
                       "flow": step("keyed")},
+            "guarded": {"senders": ["nagios@acme.com", "*@ops.acme.com"],
+                        "flow": step("guarded")},
         }
         cls.CONFIG = {"instances": [{"host": INSTANCE,
                                      "sender_domains": ["acme.com"],
@@ -278,6 +281,41 @@ class Rules(mt.SharedGatewayTest):
                     self.assertEqual(row["note"],
                                      "duplicate of " + evts[dup_of])
                     self.not_delivered("keyed", evt)
+
+    # --- sender policy
+    def test_sender_policy_at_rcpt(self):
+        rcpt = "guarded+x@" + INSTANCE
+        refused = ("5.7.1 <%s>: Sender address rejected: <%%s> may not "
+                   "trigger guarded" % rcpt)
+        rows = [
+            # name, MAIL FROM, RCPT code, text
+            ("listed", "nagios@acme.com", 250, "2.1.5 Ok"),
+            ("domain case", "nagios@ACME.com", 250, "2.1.5 Ok"),
+            ("wildcard", "anyone@Ops.acme.com", 250, "2.1.5 Ok"),
+            ("local part case", "NAGIOS@acme.com", 550,
+             refused % "NAGIOS@acme.com"),
+            ("subdomain", "x@db.ops.acme.com", 550,
+             refused % "x@db.ops.acme.com"),
+            ("null sender", "", 550, refused % ""),
+        ]
+        for name, sender, code, text in rows:
+            with self.subTest(name):
+                with mt.RawSMTP(self.gw.host, self.gw.port) as c:
+                    c.banner()
+                    c.ehlo()
+                    self.assertEqual(c.cmd("MAIL FROM:<%s>" % sender).code,
+                                     250)
+                    r = c.cmd("RCPT TO:<%s>" % rcpt)
+                    self.assertEqual((r.code, r.text), (code, text))
+                    # An open trigger in the same transaction is judged
+                    # on its own.
+                    self.assertEqual(
+                        c.cmd("RCPT TO:<ign@%s>" % INSTANCE).code, 250)
+                    c.cmd("QUIT")
+        evt = self.send("guarded", message("allowed"))
+        self.gw.wait_state(evt, "done")
+        self.assertEqual(self.delivered("guarded", evt)["envelope"]
+                         ["mail_from"], mt.SENDER)
 
 
 if __name__ == "__main__":
