@@ -187,6 +187,7 @@ serve(const char *config_path)
 		    err);
 		goto out;
 	}
+	queue_on_commit(q, runner_kick);
 	st.srv = server_new(st.base, cfg, q, err, sizeof(err));
 	if (st.srv == NULL) {
 		fprintf(stderr, "mailtrigger: %s\n", err);

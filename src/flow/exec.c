@@ -2,7 +2,9 @@
  * exec - the command step: runs argv without a shell, the event JSON on
  * its stdin, and classifies how it ended (flow/backoff.h).
  *
- * Not pure: spawns a process and waits for it. The child is the leader of
+ * Not pure: spawns a process; the engine's loop (engine.c) watches its
+ * pipes and a pidfd with poll and calls back here, so a command never
+ * blocks the thread that runs every step. The child is the leader of
  * a new process group, so the timeout kills it and everything it started
  * (kill(-pgid)). It gets the gateway's environment plus MT_EVENT_ID,
  * MT_TRIGGER, MT_INSTANCE, MT_FROM and MT_SUBJECT (when known), default
@@ -12,41 +14,32 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "flow/flow_int.h"
 #include "util/xmalloc.h"
 
-#define EXEC_POLL_MS 20 /* re-check a child that closed its output */
 #define EXEC_ENV_EXTRA 5
 
 extern char **environ;
 
 struct child {
 	pid_t pid;
-	int in;  /* write end of its stdin, -1 once closed */
-	int out; /* read end of its stdout + stderr, -1 at EOF */
+	int in;    /* write end of its stdin, -1 once closed */
+	int out;   /* read end of its stdout + stderr, -1 at EOF */
+	int pidfd; /* readable when it exits; -1 when the kernel has none */
 	size_t written;
 	int status;
 	bool exited;
+	int64_t deadline; /* flow_mono_ms() */
 };
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* environ plus the MT_* variables; the strings in [n..] are ours. */
 static char **
@@ -141,8 +134,12 @@ spawn_child(const struct flow_step *st, char **env, struct child *c)
 		close(c->in);
 		close(c->out);
 		c->in = c->out = -1;
+		return rc;
 	}
-	return rc;
+	fcntl(c->out, F_SETFL, O_NONBLOCK);
+	/* Without a pidfd the engine's loop ticks (ENGINE_TICK_MS) instead. */
+	c->pidfd = pidfd_open(c->pid, 0);
+	return 0;
 }
 
 /* Writes what the child's stdin takes now; closes it when done. */
@@ -182,85 +179,127 @@ drain(struct child *c, struct step_result *res)
 	}
 }
 
-/* One round of poll on the pipes; false once the deadline has passed. */
-static bool
-wait_round(struct child *c, const struct step_input *in,
-    struct step_result *res, int64_t deadline)
+/* Reaps the child if it has exited. */
+static void
+reap(struct child *c)
 {
-	struct pollfd p[2] = { { .fd = c->in, .events = POLLOUT },
-		{ .fd = c->out, .events = POLLIN } };
-	int64_t left = deadline - mono_ms();
-	int ms;
-
-	if (left <= 0)
-		return false;
-	ms = left < EXEC_POLL_MS ? (int)left : EXEC_POLL_MS;
-	if (poll(p, 2, ms) > 0) {
-		if (c->in >= 0 && p[0].revents != 0)
-			feed(c, in);
-		if (c->out >= 0 && p[1].revents != 0)
-			drain(c, res);
-	}
-	if (waitpid(c->pid, &c->status, WNOHANG) == c->pid)
+	if (!c->exited && waitpid(c->pid, &c->status, WNOHANG) == c->pid)
 		c->exited = true;
-	return true;
+	if (c->exited && c->pidfd >= 0) {
+		close(c->pidfd);
+		c->pidfd = -1;
+	}
 }
 
-/* Runs the child to its end or the timeout; kills the group then. */
-static enum exec_end
-supervise(const struct flow_step *st, struct child *c,
-    const struct step_input *in, struct step_result *res)
+/* The result of a child that is over; frees it. */
+static void
+finish(struct step_job *j, struct child *c, enum exec_end end)
 {
-	int64_t deadline = mono_ms() + (int64_t)st->timeout_ms;
-	bool in_time = true;
+	const struct flow_step *st = j->st;
+	struct step_result *res = &j->res;
 
-	while (in_time && (!c->exited || c->out >= 0))
-		in_time = wait_round(c, in, res, deadline);
 	if (c->in >= 0)
 		close(c->in);
 	if (c->out >= 0)
 		close(c->out);
-	if (in_time && WIFEXITED(c->status))
-		return EXEC_EXITED;
-	if (in_time)
-		return EXEC_SIGNALED;
-	kill(-c->pid, SIGKILL);
-	if (!c->exited)
-		while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR)
-			;
-	return EXEC_TIMEOUT;
-}
-
-void
-exec_step_run(const struct flow_step *st, const struct step_input *in,
-    struct step_result *res)
-{
-	struct child c = { .in = -1, .out = -1 };
-	enum exec_end end;
-	size_t n_own;
-	char **env = make_env(in, &n_own);
-	int rc = spawn_child(st, env, &c);
-
-	free_env(env, n_own);
-	res->code = -1;
-	if (rc != 0) {
-		res->outcome = backoff_classify_exec(EXEC_SPAWN_FAILED, 0);
-		snprintf(res->reason, sizeof(res->reason), "cannot run %s: %s",
-		    st->argv[0], strerror(rc));
-		return;
-	}
-	end = supervise(st, &c, in, res);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	if (end == EXEC_EXITED && !WIFEXITED(c->status))
+		end = EXEC_SIGNALED;
 	if (end == EXEC_EXITED)
-		res->code = WEXITSTATUS(c.status);
+		res->code = WEXITSTATUS(c->status);
 	res->outcome = backoff_classify_exec(end, res->code);
 	if (end == EXEC_EXITED)
 		snprintf(res->reason, sizeof(res->reason), "%s exited with %d",
 		    st->argv[0], res->code);
 	else if (end == EXEC_SIGNALED)
 		snprintf(res->reason, sizeof(res->reason),
-		    "%s killed by signal %d", st->argv[0], WTERMSIG(c.status));
+		    "%s killed by signal %d", st->argv[0], WTERMSIG(c->status));
 	else
 		snprintf(res->reason, sizeof(res->reason),
 		    "%s timed out after %llu ms (process group killed)",
 		    st->argv[0], (unsigned long long)st->timeout_ms);
+	j->latency_ms = flow_now_ms() - j->at_ms;
+	free(c);
+	j->priv = NULL;
+}
+
+bool
+exec_start(struct step_job *j)
+{
+	struct child *c = xcalloc(1, sizeof(*c));
+	size_t n_own;
+	char **env = make_env(&j->in, &n_own);
+	int rc;
+
+	c->in = c->out = c->pidfd = -1;
+	j->at_ms = flow_now_ms();
+	j->in.now_s = j->at_ms / 1000;
+	j->res.code = -1;
+	c->deadline = flow_mono_ms() + (int64_t)j->st->timeout_ms;
+	rc = spawn_child(j->st, env, c);
+	free_env(env, n_own);
+	if (rc != 0) {
+		free(c);
+		j->res.outcome = backoff_classify_exec(EXEC_SPAWN_FAILED, 0);
+		snprintf(j->res.reason, sizeof(j->res.reason),
+		    "cannot run %s: %s", j->st->argv[0], strerror(rc));
+		j->latency_ms = flow_now_ms() - j->at_ms;
+		return false;
+	}
+	j->priv = c;
+	return true;
+}
+
+unsigned
+exec_fds(const struct step_job *j, struct pollfd *p, bool *tick)
+{
+	const struct child *c = j->priv;
+	unsigned n = 0;
+
+	if (c->in >= 0)
+		p[n++] = (struct pollfd){ .fd = c->in, .events = POLLOUT };
+	if (c->out >= 0)
+		p[n++] = (struct pollfd){ .fd = c->out, .events = POLLIN };
+	if (c->pidfd >= 0)
+		p[n++] = (struct pollfd){ .fd = c->pidfd, .events = POLLIN };
+	else if (!c->exited)
+		*tick = true;
+	return n;
+}
+
+int64_t
+exec_deadline(const struct step_job *j)
+{
+	return ((const struct child *)j->priv)->deadline;
+}
+
+bool
+exec_progress(struct step_job *j)
+{
+	struct child *c = j->priv;
+
+	/*
+	 * Both pipes are non-blocking and tried every round: a pipe's end of
+	 * file shows as POLLHUP alone, which curl_multi_poll() does not pass
+	 * on.
+	 */
+	if (c->in >= 0)
+		feed(c, &j->in);
+	if (c->out >= 0)
+		drain(c, &j->res);
+	reap(c);
+	/* Over when it exited and its output is closed (as before). */
+	if (c->exited && c->out < 0) {
+		finish(j, c, EXEC_EXITED);
+		return true;
+	}
+	if (flow_mono_ms() < c->deadline)
+		return false;
+	kill(-c->pid, SIGKILL);
+	if (!c->exited)
+		while (waitpid(c->pid, &c->status, 0) < 0 && errno == EINTR)
+			;
+	finish(j, c, EXEC_TIMEOUT);
+	return true;
 }

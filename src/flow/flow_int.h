@@ -2,14 +2,17 @@
  * flow_int - what the runner (runner.c) shares with its steps (exec.c,
  * http.c) and the event builder (event.c). Internal to src/flow/.
  *
- * A step runs synchronously in the calling delivery thread and fills a
- * struct step_result; the runner records it as one attempt and decides,
- * through flow/backoff.h, whether the event goes on, is retried or is
- * dead-lettered. Nothing here owns a thread.
+ * The runner's ledger thread claims events and hands each step to the
+ * engine (engine.c) as a struct step_job; the engine's one thread runs
+ * every http (http.c, libcurl multi) and exec (exec.c) step at once and
+ * hands the job back with a struct step_result, which the runner records
+ * as one attempt and turns, through flow/backoff.h, into the next step, a
+ * retry or a dead letter.
  */
 #ifndef MT_FLOW_FLOW_INT_H
 #define MT_FLOW_FLOW_INT_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,25 +50,94 @@ struct step_input {
 };
 
 /*
- * Runs an exec step (exec.c): argv without a shell, the event on stdin,
- * MT_* variables added to the environment, stdout and stderr (first
- * STEP_RESPONSE_MAX bytes) as the response; the process group is killed
- * at the timeout. Exit 0 success, 75 retry, anything else fails.
+ * One try of one step, as the runner hands it to the engine and gets it
+ * back. The runner fills st and in; the step's code fills at_ms, latency_ms
+ * and res; not_run says it never started (a stop came first).
  */
-void exec_step_run(const struct flow_step *st, const struct step_input *in,
-    struct step_result *res);
+struct step_job {
+	struct step_job *next; /* whichever list holds it */
+	const struct flow_step *st;
+	struct step_input in;
+	struct step_result res;
+	int64_t at_ms; /* start, Unix ms */
+	int64_t latency_ms;
+	bool not_run;
+	void *owner; /* the runner's */
+	void *priv;  /* exec.c or http.c while it runs */
+};
+
+/* Called in the engine thread when a job is over (or not run). */
+typedef void step_done_fn(void *arg, struct step_job *j);
+
+/* Unix ms, and a monotonic ms clock for deadlines. */
+int64_t flow_now_ms(void);
+int64_t flow_mono_ms(void);
 
 /*
- * Runs an http step (http.c): POST of the event with Idempotency-Key
- * "<event id>:<step>" and, when the step has a secret, the signature
- * header (docs/flows.md). Waits while max_in_flight requests to the same
- * URL are running. 2xx success; 408, 429, 5xx, timeouts and connection
- * errors retry (Retry-After kept); other statuses fail.
+ * exec steps (exec.c), driven without blocking from the engine's loop:
+ * argv without a shell, the event on stdin, MT_* variables added to the
+ * environment, stdout and stderr (first STEP_RESPONSE_MAX bytes) as the
+ * response; the process group is killed at the timeout. Exit 0 success,
+ * 75 retry, anything else fails.
+ *
+ * exec_start() spawns the child; false when it could not (j->res says
+ * why, the job is over). Then, each loop round, exec_fds() gives the fds
+ * to watch (at most EXEC_FDS, in p; they only wake the loop; *tick set
+ * when its exit cannot be polled for: no pidfd) and
+ * exec_progress() moves the child on; it returns true once the job is over (res
+ * filled, child reaped, fds closed). exec_deadline() is the monotonic ms of the
+ * kill.
  */
-void http_step_run(const struct flow_step *st, const struct step_input *in,
-    struct step_result *res);
-/* Once per process, before any thread runs http_step_run(). */
+#define EXEC_FDS 3
+bool exec_start(struct step_job *j);
+unsigned exec_fds(const struct step_job *j, struct pollfd *p, bool *tick);
+bool exec_progress(struct step_job *j);
+int64_t exec_deadline(const struct step_job *j);
+
+/*
+ * http steps (http.c) on one libcurl multi handle: POST of the event with
+ * Idempotency-Key "<event id>:<step>" and, when the step has a secret, the
+ * signature header (docs/flows.md). At most max_in_flight requests to the
+ * same URL run at once; more wait in order. 2xx success; 408, 429, 5xx,
+ * timeouts and connection errors retry (Retry-After kept); other statuses
+ * fail. All calls but http_wakeup() come from the engine thread.
+ */
+struct http_engine;
+/* Once per process, before any http_engine_new(). */
 bool http_global_init(void);
+struct http_engine *http_engine_new(step_done_fn *done, void *arg);
+/* Frees h; no request may be running or waiting. */
+void http_engine_free(struct http_engine *h);
+/* Starts j now or when its URL has a free slot. */
+void http_submit(struct http_engine *h, struct step_job *j);
+/*
+ * Waits up to timeout_ms for the network, the fds in p (revents set) or
+ * http_wakeup(), then moves transfers on; finished jobs go to done.
+ */
+void http_wait(struct http_engine *h, struct pollfd *p, unsigned n,
+    int timeout_ms);
+/* Ends an http_wait() early; any thread. */
+void http_wakeup(struct http_engine *h);
+/* Gives every job waiting for a slot to done with not_run set. */
+void http_drop_waiting(struct http_engine *h);
+/* Requests running plus waiting. */
+size_t http_pending(const struct http_engine *h);
+
+/*
+ * The engine (engine.c): one thread that runs every step, http and exec,
+ * concurrently. Jobs come in through engine_submit() from any thread and
+ * go out through done, called in the engine thread.
+ */
+struct engine;
+struct engine *engine_start(step_done_fn *done, void *arg);
+void engine_submit(struct engine *e, struct step_job *j);
+/*
+ * Stops starting jobs: those not started yet (and any submitted later)
+ * go to done with not_run set; running ones finish. Any thread.
+ */
+void engine_stop(struct engine *e);
+/* After engine_stop(): waits until nothing runs, ends the thread, frees. */
+void engine_free(struct engine *e);
 
 /*
  * The event JSON (event.c; ARCHITECTURE.md "The event") of a claimed

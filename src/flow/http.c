@@ -2,9 +2,11 @@
  * http - the webhook step: POST the event JSON to the step's URL with
  * libcurl (multi interface), and classify the answer (flow/backoff.h).
  *
- * Not pure: network I/O and a process-wide table of requests in flight
- * per URL (at most the step's max_in_flight, default 32, so a slow
- * receiver is not flooded; a worker over the limit waits its turn).
+ * Not pure: network I/O on one multi handle driven by the engine's thread
+ * (engine.c), so hundreds of requests run at once from one thread, and a
+ * table of requests in flight per URL (at most the step's max_in_flight,
+ * default 32, so a slow receiver is not flooded; a request over the limit
+ * waits its turn, first come first served).
  * Every request carries Content-Type: application/json, Idempotency-Key
  * "<event id>:<step>", and, when the step has a secret, the signature
  * X-Mailtrigger-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">
@@ -26,21 +28,38 @@
 
 #define HTTP_HEADER_MAX 256
 
-/* Requests in flight to one URL. The list only grows (one per URL). */
+/* Requests in flight to one URL, and those waiting for a slot. */
 struct flight {
 	struct flight *next;
 	char *url;
 	unsigned n;
+	struct step_job *wait_head, *wait_tail;
 };
 
-static pthread_mutex_t flights_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t flights_cv = PTHREAD_COND_INITIALIZER;
-static struct flight *flights;
+struct http_engine {
+	CURLM *m;
+	struct flight *flights; /* one per URL; freed with the engine */
+	size_t running, waiting;
+	struct curl_waitfd *w; /* http_wait()'s copy of its fds */
+	unsigned w_cap;
+	step_done_fn *done;
+	void *arg;
+};
 
 /* What the response callbacks fill. */
 struct answer {
 	struct step_result *res;
 	int64_t retry_after_s;
+};
+
+/* One running request. */
+struct request {
+	CURL *e;
+	struct curl_slist *h;
+	struct answer a;
+	struct flight *f;
+	struct step_job *j;
+	char errbuf[CURL_ERROR_SIZE];
 };
 
 bool
@@ -50,42 +69,18 @@ http_global_init(void)
 }
 
 static struct flight *
-flight_of(const char *url)
+flight_of(struct http_engine *h, const char *url)
 {
 	struct flight *f;
 
-	for (f = flights; f != NULL; f = f->next)
+	for (f = h->flights; f != NULL; f = f->next)
 		if (strcmp(f->url, url) == 0)
 			return f;
 	f = xcalloc(1, sizeof(*f));
 	f->url = xstrdup(url);
-	f->next = flights;
-	flights = f;
+	f->next = h->flights;
+	h->flights = f;
 	return f;
-}
-
-/* Takes a slot for url, waiting while max requests are in flight. */
-static struct flight *
-flight_enter(const char *url, unsigned max)
-{
-	struct flight *f;
-
-	pthread_mutex_lock(&flights_mu);
-	f = flight_of(url);
-	while (f->n >= max)
-		pthread_cond_wait(&flights_cv, &flights_mu);
-	f->n++;
-	pthread_mutex_unlock(&flights_mu);
-	return f;
-}
-
-static void
-flight_leave(struct flight *f)
-{
-	pthread_mutex_lock(&flights_mu);
-	f->n--;
-	pthread_cond_broadcast(&flights_cv);
-	pthread_mutex_unlock(&flights_mu);
 }
 
 /* Keeps the first STEP_RESPONSE_MAX bytes of the body; drops the rest. */
@@ -204,57 +199,191 @@ easy_new(const struct flow_step *st, const struct step_input *in,
 	return e;
 }
 
-/* Drives the transfer on a multi handle to its end; its CURLcode. */
-static CURLcode
-perform(CURL *e)
+/* Starts j's request on the multi handle; f has a slot for it. */
+static void
+start(struct http_engine *h, struct flight *f, struct step_job *j)
 {
-	CURLM *m = curl_multi_init();
-	CURLMsg *msg;
-	CURLcode rc = CURLE_FAILED_INIT;
-	int running = 1, left;
+	struct request *rq = xcalloc(1, sizeof(*rq));
 
-	if (m == NULL)
+	j->at_ms = flow_now_ms();
+	j->in.now_s = j->at_ms / 1000;
+	rq->j = j;
+	rq->f = f;
+	rq->a.res = &j->res;
+	rq->a.retry_after_s = BACKOFF_NO_RETRY_AFTER;
+	rq->h = headers(j->st, &j->in);
+	rq->e = easy_new(j->st, &j->in, rq->h, &rq->a, rq->errbuf);
+	curl_easy_setopt(rq->e, CURLOPT_PRIVATE, rq);
+	if (curl_multi_add_handle(h->m, rq->e) != CURLM_OK)
+		abort(); /* only a bad handle or out of memory */
+	j->priv = rq;
+	f->n++;
+	h->running++;
+}
+
+struct http_engine *
+http_engine_new(step_done_fn *done, void *arg)
+{
+	struct http_engine *h = xcalloc(1, sizeof(*h));
+
+	h->m = curl_multi_init();
+	if (h->m == NULL)
 		abort();
-	curl_multi_add_handle(m, e);
-	while (running > 0) {
-		if (curl_multi_perform(m, &running) != CURLM_OK)
-			break;
-		if (running > 0 &&
-		    curl_multi_poll(m, NULL, 0, 1000, NULL) != CURLM_OK)
-			break;
-	}
-	while ((msg = curl_multi_info_read(m, &left)) != NULL)
-		if (msg->msg == CURLMSG_DONE)
-			rc = msg->data.result;
-	curl_multi_remove_handle(m, e);
-	curl_multi_cleanup(m);
-	return rc;
+	h->done = done;
+	h->arg = arg;
+	return h;
 }
 
 void
-http_step_run(const struct flow_step *st, const struct step_input *in,
-    struct step_result *res)
+http_engine_free(struct http_engine *h)
 {
-	struct answer a = { .res = res,
-		.retry_after_s = BACKOFF_NO_RETRY_AFTER };
-	char errbuf[CURL_ERROR_SIZE] = "";
-	struct curl_slist *h = headers(st, in);
-	struct flight *f = flight_enter(st->url, st->max_in_flight);
-	CURL *e = easy_new(st, in, h, &a, errbuf);
-	CURLcode rc = perform(e);
+	struct flight *f, *next;
+
+	if (h == NULL)
+		return;
+	for (f = h->flights; f != NULL; f = next) {
+		next = f->next;
+		free(f->url);
+		free(f);
+	}
+	curl_multi_cleanup(h->m);
+	free(h->w);
+	free(h);
+}
+
+void
+http_submit(struct http_engine *h, struct step_job *j)
+{
+	struct flight *f = flight_of(h, j->st->url);
+
+	if (f->n < j->st->max_in_flight && f->wait_head == NULL) {
+		start(h, f, j);
+		return;
+	}
+	j->next = NULL;
+	if (f->wait_tail != NULL)
+		f->wait_tail->next = j;
+	else
+		f->wait_head = j;
+	f->wait_tail = j;
+	h->waiting++;
+}
+
+/* Starts the jobs waiting for f that now fit. */
+static void
+start_waiting(struct http_engine *h, struct flight *f)
+{
+	struct step_job *j;
+
+	while ((j = f->wait_head) != NULL && f->n < j->st->max_in_flight) {
+		f->wait_head = j->next;
+		if (f->wait_head == NULL)
+			f->wait_tail = NULL;
+		h->waiting--;
+		start(h, f, j);
+	}
+}
+
+/* The result of a finished request; frees it and frees its slot. */
+static void
+finish(struct http_engine *h, struct request *rq, CURLcode rc)
+{
+	struct step_result *res = &rq->j->res;
 	long status = 0;
 
-	flight_leave(f);
 	if (rc == CURLE_OK)
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(e);
-	curl_slist_free_all(h);
+		curl_easy_getinfo(rq->e, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(h->m, rq->e);
+	curl_easy_cleanup(rq->e);
+	curl_slist_free_all(rq->h);
 	res->code = rc == CURLE_OK ? (int)status : -1;
 	res->outcome = backoff_classify_http(rc == CURLE_OK ? (int)status : 0);
-	res->retry_after_s = a.retry_after_s;
+	res->retry_after_s = rq->a.retry_after_s;
 	if (rc != CURLE_OK)
 		snprintf(res->reason, sizeof(res->reason), "%.200s",
-		    errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+		    rq->errbuf[0] != '\0' ? rq->errbuf :
+					    curl_easy_strerror(rc));
 	else
 		snprintf(res->reason, sizeof(res->reason), "HTTP %ld", status);
+	rq->j->latency_ms = flow_now_ms() - rq->j->at_ms;
+	rq->j->priv = NULL;
+	rq->f->n--;
+	h->running--;
+	start_waiting(h, rq->f);
+	h->done(h->arg, rq->j);
+	free(rq);
+}
+
+/* Hands every finished transfer to finish(). */
+static void
+reap(struct http_engine *h)
+{
+	struct request *rq;
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(h->m, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+		    (char **)&rq);
+		finish(h, rq, msg->data.result);
+	}
+}
+
+void
+http_wait(struct http_engine *h, struct pollfd *p, unsigned n, int timeout_ms)
+{
+	struct curl_waitfd *w;
+	int running;
+	unsigned i;
+
+	if (n > h->w_cap) {
+		h->w_cap = n * 2;
+		h->w = xreallocarray(h->w, h->w_cap, sizeof(*h->w));
+	}
+	w = h->w;
+	for (i = 0; i < n; i++)
+		w[i] = (struct curl_waitfd){ .fd = p[i].fd,
+			.events = (short)((p[i].events & POLLIN ?
+						  CURL_WAIT_POLLIN :
+						  0) |
+			    (p[i].events & POLLOUT ? CURL_WAIT_POLLOUT : 0)) };
+	curl_multi_poll(h->m, w, n, timeout_ms, NULL);
+	for (i = 0; i < n; i++)
+		p[i].revents = (short)((w[i].revents & CURL_WAIT_POLLIN ?
+					       POLLIN :
+					       0) |
+		    (w[i].revents & CURL_WAIT_POLLOUT ? POLLOUT : 0));
+	curl_multi_perform(h->m, &running);
+	reap(h);
+}
+
+void
+http_wakeup(struct http_engine *h)
+{
+	curl_multi_wakeup(h->m);
+}
+
+void
+http_drop_waiting(struct http_engine *h)
+{
+	struct step_job *j;
+	struct flight *f;
+
+	for (f = h->flights; f != NULL; f = f->next)
+		while ((j = f->wait_head) != NULL) {
+			f->wait_head = j->next;
+			if (f->wait_head == NULL)
+				f->wait_tail = NULL;
+			h->waiting--;
+			j->not_run = true;
+			h->done(h->arg, j);
+		}
+}
+
+size_t
+http_pending(const struct http_engine *h)
+{
+	return h->running + h->waiting;
 }

@@ -1,56 +1,88 @@
 /*
- * runner - delivery workers (flow/runner.h).
+ * runner - delivery (flow/runner.h): the ledger thread and the engine.
  *
- * Each worker thread loops: claim one due event with a lease, run its
- * flow from the first unfinished step, record each attempt, then
- * complete, retry later or dead-letter it. An idle worker sleeps until
- * the earliest due time in the queue or RUNNER_POLL_MS, whichever is
- * sooner (intake does not wake delivery yet; the poll is a read on the
- * worker's own connection and never takes the write lock). The lease is
- * the longest flow's total step timeout plus a margin, so no live worker
- * ever loses its event to another. Ownership: the runner owns its
- * workers, their connections and one config reference at a time.
+ * The ledger thread owns the queue's delivery connection and every event
+ * in progress. Each round it takes the steps the engine finished, then in
+ * ONE write transaction (queue_delivery_begin()) records their attempts
+ * and the events' new states, runs the dedup check of the events it
+ * prepared last round, and claims more due events with a lease; after the
+ * commit it hands the next steps to the engine (engine.c), which runs
+ * them all at once from its own thread, and parses the new claims
+ * (flow_prepare()) outside the transaction. So a busy queue costs a few
+ * commits per round, not several per event.
+ *
+ * It sleeps until runner_kick() (intake committed mail), a finished step,
+ * the earliest due time in the queue, or RUNNER_POLL_MS (a fallback for
+ * changes made by other processes, such as `queue retry`). Delivery is
+ * at least once: a crash between a step and its record re-runs the step;
+ * the lease is the longest flow's total step timeout plus a margin, and
+ * a claim that returns an event this process still holds (it waited that
+ * long for a slot) only renews the lease. Ownership: the runner owns its
+ * threads, the connection, the events and one config reference each.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "flow/flow_int.h"
 #include "flow/runner.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
-#define RUNNER_POLL_MS 25
+#define RUNNER_POLL_MS 1000    /* fallback look for due events */
+#define RUNNER_MAX_ACTIVE 1024 /* events claimed and not yet ended */
+#define RUNNER_CLAIM_BATCH 64  /* events claimed per round at most */
 #define RUNNER_LEASE_MARGIN_MS 60000
+#define RUNNER_TABLE 2048 /* buckets of the events in progress */
+#define RUNNER_POLL_ENV "MT_RUNNER_POLL_MS" /* tests: a longer fallback */
 
-struct worker {
-	struct runner *r;
-	pthread_t thread;
-	struct queue_delivery *d;
-	bool started;
+/* One queue_claim() result, freed when its last event ends. */
+struct batch {
+	struct queue_claim *c;
+	size_t n, live;
+};
+
+/* An event in progress: claimed, until done, retry, dead or skipped. */
+struct event {
+	struct event *next;  /* the round's lists */
+	struct event *hnext; /* the table of events in progress */
+	struct batch *b;
+	const struct queue_claim *c;
+	struct config *cfg; /* reference held for t and its steps */
+	const struct trigger *t;
+	enum prepare_verdict verdict;
+	char reason[STEP_REASON_MAX];
+	char dedup_key[DEDUP_KEY_SIZE];
+	char *json;
+	size_t len;
+	char *subject;
+	unsigned step, tries; /* the step to run; its tries so far */
+	struct step_job job;
 };
 
 struct runner {
 	pthread_mutex_t mu;
-	pthread_cond_t wake; /* stop */
-	pthread_cond_t gone; /* a worker ended */
-	bool stopping;
-	size_t alive;
-	struct config *cfg; /* under mu */
-	struct worker w[RUNNER_WORKERS];
+	pthread_cond_t wake; /* the ledger: kick, results, stop */
+	pthread_cond_t gone; /* the ledger ended */
+	bool stopping, kicked, ended;
+	struct step_job *results; /* under mu; newest first */
+	struct config *cfg;       /* under mu */
+	/* The ledger thread's own. */
+	pthread_t thread;
+	struct queue_delivery *d;
+	struct engine *engine;
+	struct event *table[RUNNER_TABLE];
+	struct event *fresh; /* prepared, before the dedup check */
+	size_t active;
+	bool more_due; /* the last claim was cut short: claim again soon */
+	int64_t poll_ms;
 };
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* The runner runner_kick() pokes; at most one per process. */
+static pthread_mutex_t kick_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct runner *kick_target;
 
 static void
 lock(struct runner *r)
@@ -64,17 +96,6 @@ unlock(struct runner *r)
 {
 	if (pthread_mutex_unlock(&r->mu) != 0)
 		abort();
-}
-
-static bool
-stopping(struct runner *r)
-{
-	bool s;
-
-	lock(r);
-	s = r->stopping;
-	unlock(r);
-	return s;
 }
 
 /* The longest flow's total timeout plus a margin. */
@@ -108,19 +129,19 @@ policy_of(const struct flow_step *st, struct backoff_policy *p)
 }
 
 static void
-log_attempt(const struct queue_claim *c, unsigned step,
-    const struct step_result *res, int64_t latency)
+log_attempt(const struct queue_claim *c, const struct step_job *j)
 {
 	struct log_record r;
+	const struct step_result *res = &j->res;
 
 	log_begin(&r, res->outcome == OUTCOME_SUCCESS ? LOG_INFO : LOG_WARN,
 	    "step");
 	log_kv_str(&r, "event", c->id);
 	log_kv_str(&r, "trigger", c->trigger);
-	log_kv_uint(&r, "step", step);
+	log_kv_uint(&r, "step", j->in.step);
 	log_kv_str(&r, "result", backoff_outcome_name(res->outcome));
 	log_kv_int(&r, "code", res->code);
-	log_kv_int(&r, "latency_ms", latency);
+	log_kv_int(&r, "latency_ms", j->latency_ms);
 	if (res->outcome != OUTCOME_SUCCESS)
 		log_kv_str(&r, "reason", res->reason);
 	log_end(&r);
@@ -139,23 +160,117 @@ log_state(const struct queue_claim *c, const char *state, const char *why)
 	log_end(&r);
 }
 
-/* Runs step i and records the attempt; returns its result in res. */
-static void
-run_step(struct worker *w, const struct queue_claim *c,
-    const struct flow_step *st, struct step_input *in, struct step_result *res)
+/* FNV-1a of an event id: its bucket in the table. */
+static size_t
+bucket(const char *id)
 {
-	struct queue_attempt a = { .event_id = c->id, .step = in->step };
-	int64_t t0 = now_ms();
+	uint32_t h = 2166136261u;
 
-	memset(res, 0, sizeof(*res));
-	res->retry_after_s = BACKOFF_NO_RETRY_AFTER;
-	in->now_s = t0 / 1000;
-	if (st->kind == STEP_EXEC)
-		exec_step_run(st, in, res);
-	else
-		http_step_run(st, in, res);
-	a.at_ms = t0;
-	a.latency_ms = now_ms() - t0;
+	for (; *id != '\0'; id++)
+		h = (h ^ (unsigned char)*id) * 16777619u;
+	return h % RUNNER_TABLE;
+}
+
+static bool
+in_progress(const struct runner *r, const char *id)
+{
+	const struct event *ev;
+
+	for (ev = r->table[bucket(id)]; ev != NULL; ev = ev->hnext)
+		if (strcmp(ev->c->id, id) == 0)
+			return true;
+	return false;
+}
+
+/* The event is over for this process: forget and free it. */
+static void
+end_event(struct runner *r, struct event *ev)
+{
+	struct event **pp = &r->table[bucket(ev->c->id)];
+
+	while (*pp != ev)
+		pp = &(*pp)->hnext;
+	*pp = ev->hnext;
+	r->active--;
+	if (--ev->b->live == 0) {
+		queue_claims_free(ev->b->c, ev->b->n);
+		free(ev->b);
+	}
+	config_unref(ev->cfg);
+	free(ev->json);
+	free(ev->subject);
+	free(ev);
+}
+
+/* Leaves ev for a later round or the next start: due now. */
+static void
+put_back(struct runner *r, struct event *ev)
+{
+	queue_retry(r->d, ev->c->id, flow_now_ms());
+	end_event(r, ev);
+}
+
+static void
+dead(struct runner *r, struct event *ev, const char *why)
+{
+	queue_dead(r->d, ev->c->id, why);
+	log_state(ev->c, "dead", why);
+	end_event(r, ev);
+}
+
+/* Fills ev's job for its current step. */
+static void
+make_job(struct event *ev)
+{
+	struct step_job *j = &ev->job;
+
+	memset(j, 0, sizeof(*j));
+	j->st = &ev->t->steps[ev->step];
+	j->owner = ev;
+	j->res.retry_after_s = BACKOFF_NO_RETRY_AFTER;
+	j->in.event_json = ev->json;
+	j->in.event_len = ev->len;
+	j->in.event_id = ev->c->id;
+	j->in.step = ev->step;
+	j->in.instance = ev->c->instance;
+	j->in.trigger = ev->c->trigger;
+	j->in.mail_from = ev->c->mail_from;
+	j->in.subject = ev->subject;
+}
+
+/* After a retryable result: schedule the retry or give up. */
+static void
+retry_or_dead(struct runner *r, struct event *ev)
+{
+	const struct step_result *res = &ev->job.res;
+	struct backoff_policy p;
+	char why[STEP_REASON_MAX + 64];
+	int64_t now = flow_now_ms();
+	uint64_t delay, age = (uint64_t)(now - ev->c->created_at_ms);
+
+	policy_of(ev->job.st, &p);
+	delay = backoff_delay(&p, ev->tries, arc4random(), res->retry_after_s);
+	if (backoff_give_up(&p, ev->tries, age, delay)) {
+		snprintf(why, sizeof(why), "gave up after %u attempts: %s",
+		    ev->tries, res->reason);
+		dead(r, ev, why);
+		return;
+	}
+	queue_retry(r->d, ev->c->id, now + (int64_t)delay);
+	log_state(ev->c, "retry", res->reason);
+	end_event(r, ev);
+}
+
+/* Records the attempt of a finished job. */
+static void
+record(struct runner *r, const struct event *ev)
+{
+	const struct step_job *j = &ev->job;
+	const struct step_result *res = &j->res;
+	struct queue_attempt a = { .event_id = ev->c->id, .step = ev->step };
+
+	a.at_ms = j->at_ms;
+	a.latency_ms = j->latency_ms;
 	a.status = res->outcome == OUTCOME_SUCCESS ? "ok" :
 	    res->outcome == OUTCOME_RETRY          ? "retry" :
 						     "fail";
@@ -163,184 +278,340 @@ run_step(struct worker *w, const struct queue_claim *c,
 	a.response = res->response;
 	a.response_len = res->response_len;
 	a.step_done = res->outcome == OUTCOME_SUCCESS;
-	if (queue_record_attempt(w->d, &a) != QUEUE_OK)
-		log_msg(LOG_ERROR, "attempt_not_recorded", c->id);
-	log_attempt(c, in->step, res, a.latency_ms);
-}
-
-/* After a retryable result at step i: schedule the retry or give up. */
-static void
-retry_or_dead(struct worker *w, const struct queue_claim *c,
-    const struct flow_step *st, unsigned tries, const struct step_result *res)
-{
-	struct backoff_policy p;
-	char why[STEP_REASON_MAX + 64];
-	int64_t now = now_ms();
-	uint64_t delay, age = (uint64_t)(now - c->created_at_ms);
-
-	policy_of(st, &p);
-	delay = backoff_delay(&p, tries, arc4random(), res->retry_after_s);
-	if (backoff_give_up(&p, tries, age, delay)) {
-		snprintf(why, sizeof(why), "gave up after %u attempts: %s",
-		    tries, res->reason);
-		queue_dead(w->d, c->id, why);
-		log_state(c, "dead", why);
-		return;
-	}
-	queue_retry(w->d, c->id, now + (int64_t)delay);
-	log_state(c, "retry", res->reason);
-}
-
-/* Runs the flow of c from its first unfinished step. */
-static void
-run_flow(struct worker *w, const struct queue_claim *c, const struct trigger *t,
-    struct step_input *in)
-{
-	struct step_result res;
-	char why[STEP_REASON_MAX + 32];
-	unsigned i, tries = c->step_attempts;
-
-	for (i = c->next_step; i < t->n_steps; i++, tries = 0) {
-		/* A stop lets the running step finish, not the next one. */
-		if (i > c->next_step && stopping(w->r)) {
-			queue_retry(w->d, c->id, now_ms());
-			return;
-		}
-		in->step = i;
-		run_step(w, c, &t->steps[i], in, &res);
-		if (res.outcome == OUTCOME_RETRY) {
-			retry_or_dead(w, c, &t->steps[i], tries + 1, &res);
-			return;
-		}
-		if (res.outcome == OUTCOME_FAIL) {
-			snprintf(why, sizeof(why), "step %u: %s", i,
-			    res.reason);
-			queue_dead(w->d, c->id, why);
-			log_state(c, "dead", why);
-			return;
-		}
-	}
-	queue_complete(w->d, c->id);
-	log_state(c, "done", NULL);
+	if (queue_record_attempt(r->d, &a) != QUEUE_OK)
+		log_msg(LOG_ERROR, "attempt_not_recorded", ev->c->id);
+	log_attempt(ev->c, j);
 }
 
 /*
- * The rules' verdict before the flow: false when the event ended here
- * (ignored, dead, or a duplicate within the trigger's dedup window).
+ * A job came back: record it and move its event on. Returns ev when its
+ * next step should run (the caller submits it after the commit).
+ */
+static struct event *
+settle(struct runner *r, struct event *ev, bool stop)
+{
+	char why[STEP_REASON_MAX + 32];
+
+	if (ev->job.not_run) {
+		put_back(r, ev);
+		return NULL;
+	}
+	record(r, ev);
+	ev->tries++;
+	if (ev->job.res.outcome == OUTCOME_RETRY) {
+		retry_or_dead(r, ev);
+		return NULL;
+	}
+	if (ev->job.res.outcome == OUTCOME_FAIL) {
+		snprintf(why, sizeof(why), "step %u: %s", ev->step,
+		    ev->job.res.reason);
+		dead(r, ev, why);
+		return NULL;
+	}
+	ev->step++;
+	ev->tries = 0;
+	if (ev->step < ev->t->n_steps) {
+		/* A stop lets the running step finish, not the next one. */
+		if (!stop)
+			return ev;
+		put_back(r, ev);
+		return NULL;
+	}
+	queue_complete(r->d, ev->c->id);
+	log_state(ev->c, "done", NULL);
+	end_event(r, ev);
+	return NULL;
+}
+
+/*
+ * The rules' verdict before the flow, then the dedup check: true when
+ * the flow runs; otherwise the event ended here (ignored, dead, or a
+ * duplicate within the trigger's dedup window).
  */
 static bool
-admit(struct worker *w, const struct queue_claim *c, const struct trigger *t,
-    const struct prepared *p)
+admit(struct runner *r, struct event *ev)
 {
+	const struct queue_claim *c = ev->c;
 	char of[ID_LEN + 16], note[ID_LEN + 64];
-	int64_t since = c->created_at_ms - (int64_t)t->dedup_window_ms;
+	int64_t since = c->created_at_ms - (int64_t)ev->t->dedup_window_ms;
 	bool dup = false;
 
-	if (p->verdict == PREPARE_IGNORE) {
-		queue_skip(w->d, c->id, "ignored", p->reason);
-		log_state(c, "ignored", p->reason);
+	if (ev->verdict == PREPARE_IGNORE) {
+		queue_skip(r->d, c->id, "ignored", ev->reason);
+		log_state(c, "ignored", ev->reason);
+		end_event(r, ev);
 		return false;
 	}
-	if (p->verdict == PREPARE_DEAD) {
-		queue_dead(w->d, c->id, p->reason);
-		log_state(c, "dead", p->reason);
+	if (ev->verdict == PREPARE_DEAD) {
+		dead(r, ev, ev->reason);
 		return false;
 	}
 	/* A failed look-up runs the flow: at least once beats at most once. */
-	if (queue_dedup(w->d, c->id, p->dedup_key, since, &dup, of) != QUEUE_OK)
+	if (queue_dedup(r->d, c->id, ev->dedup_key, since, &dup, of) !=
+	    QUEUE_OK)
 		log_msg(LOG_ERROR, "dedup_failed", c->id);
 	if (!dup)
 		return true;
 	snprintf(note, sizeof(note), "duplicate of %s", of);
-	queue_skip(w->d, c->id, "duplicate", note);
+	queue_skip(r->d, c->id, "duplicate", note);
 	log_state(c, "duplicate", note);
+	end_event(r, ev);
 	return false;
 }
 
-/* Builds the event and runs its flow under the current config. */
+/* Parses ev's message and applies its trigger's rules (no queue I/O). */
 static void
-deliver(struct worker *w, const struct queue_claim *c, struct config *cfg)
+prepare(struct event *ev)
 {
+	struct queue_claim *c = (struct queue_claim *)ev->c;
 	const struct instance *inst;
-	const struct trigger *t = NULL;
-	struct step_input in = { 0 };
 	struct prepared p;
-	char *json;
 
-	inst = config_find_instance(cfg, c->instance, strlen(c->instance));
+	inst = config_find_instance(ev->cfg, c->instance, strlen(c->instance));
 	if (inst != NULL)
-		t = config_find_trigger(inst, c->trigger, strlen(c->trigger));
-	if (t == NULL) {
-		queue_dead(w->d, c->id, "trigger is no longer in the config");
-		log_state(c, "dead", "trigger is no longer in the config");
+		ev->t = config_find_trigger(inst, c->trigger,
+		    strlen(c->trigger));
+	if (ev->t == NULL) {
+		ev->verdict = PREPARE_DEAD;
+		snprintf(ev->reason, sizeof(ev->reason),
+		    "trigger is no longer in the config");
 		return;
 	}
-	flow_prepare(c, t, &p);
-	if (admit(w, c, t, &p)) {
-		json = flow_event_dump(p.event, &in.event_len);
-		in.event_json = json;
-		in.event_id = c->id;
-		in.instance = c->instance;
-		in.trigger = c->trigger;
-		in.mail_from = c->mail_from;
-		in.subject = p.subject;
-		run_flow(w, c, t, &in);
-		free(json);
+	flow_prepare(c, ev->t, &p);
+	ev->verdict = p.verdict;
+	memcpy(ev->reason, p.reason, sizeof(ev->reason));
+	memcpy(ev->dedup_key, p.dedup_key, sizeof(ev->dedup_key));
+	if (p.verdict == PREPARE_RUN) {
+		ev->json = flow_event_dump(p.event, &ev->len);
+		ev->subject = p.subject != NULL ? xstrdup(p.subject) : NULL;
 	}
 	flow_prepared_free(&p);
+	/* The event JSON is all the steps need: drop the raw message. */
+	free(c->data);
+	c->data = NULL;
+	c->len = 0;
 }
 
-/* Claims and delivers one event; false when none was due. */
-static bool
-work_once(struct worker *w)
+/* A new event for claim c of batch b, in the table. */
+static struct event *
+new_event(struct runner *r, struct batch *b, size_t i, struct config *cfg)
 {
-	struct queue_claim *c = NULL;
+	struct event *ev = xcalloc(1, sizeof(*ev));
+	size_t k = bucket(b->c[i].id);
+
+	ev->b = b;
+	ev->c = &b->c[i];
+	ev->cfg = config_ref(cfg);
+	ev->step = b->c[i].next_step;
+	ev->tries = b->c[i].step_attempts;
+	ev->hnext = r->table[k];
+	r->table[k] = ev;
+	r->active++;
+	b->live++;
+	return ev;
+}
+
+/* Claims due events; returns them (not yet prepared) as a list. */
+static struct event *
+claim(struct runner *r)
+{
+	struct batch *b = xcalloc(1, sizeof(*b));
+	struct event *list = NULL, *ev;
 	struct config *cfg;
-	size_t n = 0;
+	size_t max = RUNNER_MAX_ACTIVE - r->active, i;
 
-	lock(w->r);
-	cfg = config_ref(w->r->cfg);
-	unlock(w->r);
-	if (queue_claim(w->d, now_ms(), lease_ms(cfg), 1, &c, &n) != QUEUE_OK)
+	if (max > RUNNER_CLAIM_BATCH)
+		max = RUNNER_CLAIM_BATCH;
+	lock(r);
+	cfg = config_ref(r->cfg);
+	unlock(r);
+	if (queue_claim(r->d, flow_now_ms(), lease_ms(cfg), max, &b->c,
+		&b->n) != QUEUE_OK)
 		log_msg(LOG_ERROR, "claim_failed", "queue claim failed");
-	if (n == 1)
-		deliver(w, &c[0], cfg);
-	queue_claims_free(c, n);
+	r->more_due = b->n == max;
+	/* One of ours waited past its lease: the claim renewed it. */
+	for (i = 0; i < b->n; i++)
+		if (!in_progress(r, b->c[i].id)) {
+			ev = new_event(r, b, i, cfg);
+			ev->next = list;
+			list = ev;
+		}
 	config_unref(cfg);
-	return n == 1;
+	if (b->live == 0) {
+		queue_claims_free(b->c, b->n);
+		free(b);
+	}
+	return list;
 }
 
-/* Sleeps until the next due time, RUNNER_POLL_MS at most, or a stop. */
-static void
-idle(struct worker *w)
+/* Reverses a job list (newest first) into its events, oldest first. */
+static struct event *
+events_of(struct step_job *j)
 {
-	int64_t now = now_ms(), due = queue_next_due(w->d), until;
-	struct timespec ts;
+	struct event *list = NULL, *ev;
 
-	until = now + RUNNER_POLL_MS;
-	if (due < until)
-		until = due > now ? due : now;
-	ts.tv_sec = until / 1000;
-	ts.tv_nsec = (long)(until % 1000) * 1000000;
-	lock(w->r);
-	if (!w->r->stopping)
-		pthread_cond_timedwait(&w->r->wake, &w->r->mu, &ts);
-	unlock(w->r);
+	for (; j != NULL; j = j->next) {
+		ev = j->owner;
+		ev->next = list;
+		list = ev;
+	}
+	return list;
+}
+
+/*
+ * One round's transaction: records done jobs, checks last round's fresh
+ * events, claims when asked. Returns the events whose step runs next in
+ * *run and the new claims in *claimed.
+ */
+static void
+round_txn(struct runner *r, struct step_job *done, bool stop, bool want,
+    struct event **run, struct event **claimed)
+{
+	struct event *ev, *next, *fresh = r->fresh, **tail = run;
+	bool batch = queue_delivery_begin(r->d) == QUEUE_OK;
+
+	*run = *claimed = NULL;
+	r->fresh = NULL;
+	for (ev = events_of(done); ev != NULL; ev = next) {
+		next = ev->next;
+		if ((ev = settle(r, ev, stop)) != NULL) {
+			*tail = ev;
+			tail = &ev->next;
+		}
+	}
+	for (ev = fresh; ev != NULL; ev = next) {
+		next = ev->next;
+		if (stop)
+			put_back(r, ev);
+		else if (admit(r, ev)) {
+			*tail = ev;
+			tail = &ev->next;
+		}
+	}
+	*tail = NULL;
+	if (want && !stop && r->active < RUNNER_MAX_ACTIVE)
+		*claimed = claim(r);
+	else if (want && !stop)
+		r->more_due = true;
+	if (batch && queue_delivery_commit(r->d) != QUEUE_OK)
+		log_msg(LOG_ERROR, "delivery_commit_failed",
+		    "state changes lost: their steps run again");
+}
+
+/*
+ * One round: the transaction, then the next steps to the engine and the
+ * new claims parsed. Returns true when another round should follow at
+ * once.
+ */
+static bool
+round_run(struct runner *r, struct step_job *done, bool stop, bool want)
+{
+	struct event *run, *claimed, *ev, *next, **tail = &r->fresh;
+
+	if (done == NULL && r->fresh == NULL && !want)
+		return false;
+	round_txn(r, done, stop, want, &run, &claimed);
+	for (ev = run; ev != NULL; ev = next) {
+		next = ev->next;
+		make_job(ev);
+		engine_submit(r->engine, &ev->job);
+	}
+	for (ev = claimed; ev != NULL; ev = ev->next) {
+		prepare(ev);
+		*tail = ev;
+		tail = &ev->next;
+	}
+	*tail = NULL;
+	return r->fresh != NULL ||
+	    (r->more_due && r->active < RUNNER_MAX_ACTIVE);
+}
+
+/* The next due time when idle: the queue's earliest, or the poll. */
+static int64_t
+next_wake(struct runner *r)
+{
+	int64_t now = flow_now_ms(), due = queue_next_due(r->d);
+	int64_t until = now + r->poll_ms;
+
+	if (r->more_due || due > until)
+		return until;
+	/* A due event we could not claim must not spin the loop. */
+	return due > now ? due : now + 1;
+}
+
+/*
+ * Sleeps until there is work (unless at_once), then takes it: finished
+ * jobs (newest first), whether to stop (*stop: as known so far), whether
+ * to claim.
+ */
+static struct step_job *
+wait_work(struct runner *r, bool at_once, bool *stop, bool *want)
+{
+	int64_t until = at_once ? 0 : next_wake(r);
+	struct timespec ts = { .tv_sec = until / 1000,
+		.tv_nsec = (long)(until % 1000) * 1000000 };
+	struct step_job *done;
+	int rc = 0;
+
+	lock(r);
+	if (!at_once && !r->kicked && r->results == NULL &&
+	    r->stopping == *stop)
+		rc = pthread_cond_timedwait(&r->wake, &r->mu, &ts);
+	done = r->results;
+	r->results = NULL;
+	*want = at_once || r->kicked || rc == ETIMEDOUT;
+	r->kicked = false;
+	*stop = r->stopping;
+	unlock(r);
+	return done;
 }
 
 static void *
-worker_main(void *arg)
+ledger_main(void *arg)
 {
-	struct worker *w = arg;
+	struct runner *r = arg;
+	struct step_job *done;
+	bool stop = false, want, again = true; /* first: what is due now */
 
-	while (!stopping(w->r))
-		if (!work_once(w))
-			idle(w);
-	lock(w->r);
-	w->r->alive--;
-	pthread_cond_broadcast(&w->r->gone);
-	unlock(w->r);
+	while (!stop || r->active > 0) {
+		done = wait_work(r, again, &stop, &want);
+		again = round_run(r, done, stop, want || r->more_due);
+	}
+	lock(r);
+	r->ended = true;
+	pthread_cond_broadcast(&r->gone);
+	unlock(r);
 	return NULL;
+}
+
+/* From the engine's thread: a job is over. */
+static void
+job_done(void *arg, struct step_job *j)
+{
+	struct runner *r = arg;
+
+	lock(r);
+	j->next = r->results;
+	r->results = j;
+	pthread_cond_signal(&r->wake);
+	unlock(r);
+}
+
+void
+runner_kick(void)
+{
+	struct runner *r;
+
+	pthread_mutex_lock(&kick_mu);
+	if ((r = kick_target) != NULL) {
+		lock(r);
+		if (!r->kicked) {
+			r->kicked = true;
+			pthread_cond_signal(&r->wake);
+		}
+		unlock(r);
+	}
+	pthread_mutex_unlock(&kick_mu);
 }
 
 static void
@@ -353,36 +624,32 @@ log_recovered(long n)
 	log_end(&r);
 }
 
-/* Opens every worker's connection and recovers; false with err set. */
-static bool
-open_workers(struct runner *r, const char *path, char *err, size_t errlen)
+/* The fallback poll: RUNNER_POLL_MS, or the test override. */
+static int64_t
+poll_ms(void)
 {
-	long n;
-	size_t i;
+	const char *s = getenv(RUNNER_POLL_ENV);
+	char *end = NULL;
+	unsigned long long v;
 
-	for (i = 0; i < RUNNER_WORKERS; i++) {
-		r->w[i].r = r;
-		r->w[i].d = queue_delivery_open(path, err, errlen);
-		if (r->w[i].d == NULL)
-			return false;
-	}
-	n = queue_recover_running(r->w[0].d, now_ms());
-	if (n < 0) {
-		snprintf(err, errlen, "cannot recover running events");
-		return false;
-	}
-	if (n > 0)
-		log_recovered(n);
-	return true;
+	if (s == NULL || *s == '\0')
+		return RUNNER_POLL_MS;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v == 0 || v > 86400000ULL)
+		return RUNNER_POLL_MS;
+	return (int64_t)v;
 }
 
 static void
 runner_free(struct runner *r)
 {
-	size_t i;
-
-	for (i = 0; i < RUNNER_WORKERS; i++)
-		queue_delivery_close(r->w[i].d);
+	pthread_mutex_lock(&kick_mu);
+	if (kick_target == r)
+		kick_target = NULL;
+	pthread_mutex_unlock(&kick_mu);
+	engine_free(r->engine);
+	queue_delivery_close(r->d);
 	config_unref(r->cfg);
 	pthread_cond_destroy(&r->wake);
 	pthread_cond_destroy(&r->gone);
@@ -394,25 +661,33 @@ struct runner *
 runner_start(struct config *cfg, char *err, size_t errlen)
 {
 	struct runner *r = xcalloc(1, sizeof(*r));
-	size_t i;
+	long n;
 
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->wake, NULL);
 	pthread_cond_init(&r->gone, NULL);
 	r->cfg = config_ref(cfg);
+	r->poll_ms = poll_ms();
 	if (!http_global_init()) {
 		snprintf(err, errlen, "cannot initialise libcurl");
 		goto fail;
 	}
-	if (!open_workers(r, cfg->queue_path, err, errlen))
+	r->d = queue_delivery_open(cfg->queue_path, err, errlen);
+	if (r->d == NULL)
 		goto fail;
-	for (i = 0; i < RUNNER_WORKERS; i++) {
-		if (pthread_create(&r->w[i].thread, NULL, worker_main,
-			&r->w[i]) != 0)
-			abort(); /* no thread: as an allocation failure */
-		r->w[i].started = true;
-		r->alive++;
+	n = queue_recover_running(r->d, flow_now_ms());
+	if (n < 0) {
+		snprintf(err, errlen, "cannot recover running events");
+		goto fail;
 	}
+	if (n > 0)
+		log_recovered(n);
+	r->engine = engine_start(job_done, r);
+	if (pthread_create(&r->thread, NULL, ledger_main, r) != 0)
+		abort(); /* no thread: as an allocation failure */
+	pthread_mutex_lock(&kick_mu);
+	kick_target = r;
+	pthread_mutex_unlock(&kick_mu);
 	return r;
 fail:
 	runner_free(r);
@@ -431,41 +706,42 @@ runner_set_config(struct runner *r, struct config *cfg)
 	config_unref(old);
 }
 
-/* Waits for the workers until deadline (CLOCK_REALTIME ms). */
+/* Waits for the ledger until deadline (CLOCK_REALTIME ms). */
 static bool
 wait_gone(struct runner *r, int64_t deadline)
 {
 	struct timespec ts = { .tv_sec = deadline / 1000,
 		.tv_nsec = (long)(deadline % 1000) * 1000000 };
 	int rc = 0;
+	bool ended;
 
 	lock(r);
-	while (r->alive > 0 && rc != ETIMEDOUT)
+	while (!r->ended && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&r->gone, &r->mu, &ts);
-	rc = r->alive == 0;
+	ended = r->ended;
 	unlock(r);
-	return rc;
+	return ended;
 }
 
 void
 runner_stop(struct runner *r, uint64_t grace_ms)
 {
-	size_t i;
-
 	if (r == NULL)
 		return;
+	pthread_mutex_lock(&kick_mu);
+	kick_target = NULL;
+	pthread_mutex_unlock(&kick_mu);
 	lock(r);
 	r->stopping = true;
-	pthread_cond_broadcast(&r->wake);
+	pthread_cond_signal(&r->wake);
 	unlock(r);
-	if (!wait_gone(r, now_ms() + (int64_t)grace_ms)) {
+	engine_stop(r->engine);
+	if (!wait_gone(r, flow_now_ms() + (int64_t)grace_ms)) {
 		/* The process exits with them; their events run again. */
 		log_msg(LOG_WARN, "delivery_cut_short",
 		    "steps still running after shutdown_grace");
 		return;
 	}
-	for (i = 0; i < RUNNER_WORKERS; i++)
-		if (r->w[i].started)
-			pthread_join(r->w[i].thread, NULL);
+	pthread_join(r->thread, NULL);
 	runner_free(r);
 }

@@ -1,10 +1,11 @@
 /*
- * runner - the delivery workers: claim due events from the queue, build
- * each event's JSON, run its trigger's flow step by step, record every
- * attempt, and complete, retry (flow/backoff.h) or dead-letter it.
+ * runner - delivery: claim due events from the queue, build each event's
+ * JSON, run its trigger's flow step by step, record every attempt, and
+ * complete, retry (flow/backoff.h) or dead-letter it.
  *
- * Not pure: owns RUNNER_WORKERS threads, each with its own delivery
- * connection to the queue (queue.h, "Delivery"), and holds a reference to
+ * Not pure: owns two threads, the ledger (one delivery connection to the
+ * queue, queue.h "Delivery", batching its writes) and the engine (every
+ * http and exec step at once, from one thread), and holds a reference to
  * the current config. Delivery is at least once: an event interrupted by
  * a crash or a stop runs again from its first unfinished step, so every
  * step carries the event id (Idempotency-Key "<event id>:<step>" for
@@ -18,17 +19,20 @@
 
 #include "config.h"
 
-#define RUNNER_WORKERS 4
-
 struct runner;
 
 /*
- * Starts the workers on the queue at cfg->queue_path (queue_open() must
+ * Starts delivery on the queue at cfg->queue_path (queue_open() must
  * have created it). Events left running by a previous process are made
  * due at once. Takes a reference to cfg. Returns NULL and writes a reason
  * to err on failure.
  */
 struct runner *runner_start(struct config *cfg, char *err, size_t errlen);
+/*
+ * Intake committed mail: look for due events now, not at the next poll.
+ * Cheap, any thread, a no-op when no runner is running.
+ */
+void runner_kick(void);
 /* Flows of events claimed from now on use cfg (SIGHUP reload). */
 void runner_set_config(struct runner *r, struct config *cfg);
 /*
