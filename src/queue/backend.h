@@ -23,14 +23,30 @@ struct qdb;
  */
 struct qdb *qdb_open(const char *path, char *err, size_t errlen);
 
+/* Rejections rows kept at most (the oldest go first); docs/queue.md. */
+#define QDB_REJECTIONS_KEEP_ROWS 1000000
+/* ... and for at most this long. */
+#define QDB_REJECTIONS_KEEP_MS (30LL * 24 * 3600 * 1000)
+
+/* What one transaction stores. */
+struct qdb_batch {
+	struct queue_message *const *msgs;
+	size_t n_msgs;
+	const struct queue_rejection *rejs; /* refused RCPTs */
+	size_t n_rejs;
+	/* > 0: first delete rejections rows older than this (Unix ms) and
+	 * beyond QDB_REJECTIONS_KEEP_ROWS */
+	int64_t prune_before_ms;
+};
+
 /*
- * Stores the n messages (each with all its events) in ONE transaction
- * that is durable when this returns QUEUE_OK. On any failure nothing of
- * the batch is stored, err says why, and QUEUE_ERR_IO is returned. The
- * messages stay the caller's.
+ * Stores the batch's messages (each with all its events) and rejections
+ * in ONE transaction that is durable when this returns QUEUE_OK. On any
+ * failure nothing of the batch is stored, err says why, and QUEUE_ERR_IO
+ * is returned. Everything stays the caller's.
  */
-enum queue_status qdb_store(struct qdb *db, struct queue_message *const *msgs,
-    size_t n, char *err, size_t errlen);
+enum queue_status qdb_store(struct qdb *db, const struct qdb_batch *b,
+    char *err, size_t errlen);
 
 /* Releases everything and closes the database (checkpointing its WAL). */
 void qdb_close(struct qdb *db);

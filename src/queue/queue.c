@@ -9,7 +9,9 @@
  * the loop thread, runs the callbacks. A job is owned by the queue from
  * submit to dispatch; its message is freed by the writer right after the
  * commit so a large message does not wait for the loop to be released.
- * More: docs/queue.md.
+ * Refused RCPTs (queue_record_rejection()) wait in a bounded backlog and
+ * ride along with the next batch; with no message to ride with, they are
+ * committed on their own after QUEUE_REJ_DELAY_MS. More: docs/queue.md.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/queue.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "queue/backend.h"
@@ -33,6 +36,18 @@
 #define QUEUE_BATCH_BYTES (64 * 1024 * 1024)
 
 #define QUEUE_ERR_MAX 512
+
+/*
+ * Refused RCPTs: a row waits at most QUEUE_REJ_DELAY_MS for a message
+ * commit to join, or until QUEUE_REJ_BATCH rows wait; then they are
+ * committed on their own. The retention (backend.h) is applied at most
+ * once per QUEUE_REJ_PRUNE_MS, dropped rows logged at most once per
+ * QUEUE_REJ_LOG_MS.
+ */
+#define QUEUE_REJ_DELAY_MS 1000
+#define QUEUE_REJ_BATCH 1000
+#define QUEUE_REJ_PRUNE_MS (10 * 60 * 1000)
+#define QUEUE_REJ_LOG_MS (60 * 1000)
 
 struct queue_job {
 	TAILQ_ENTRY(queue_job) entry;
@@ -58,7 +73,13 @@ struct queue {
 	bool closing;
 	bool paused; /* tests: queue_pause_writer() */
 	struct queue_stats stats;
-	void (*on_commit)(void); /* queue_on_commit() */
+	void (*on_commit)(void);      /* queue_on_commit() */
+	struct queue_rejection *rejs; /* backlog; each row's strings: 1 block */
+	size_t n_rejs, cap_rejs;
+	int64_t rejs_since;    /* monotonic ms: the oldest row came */
+	int64_t rej_logged;    /* monotonic ms of the last "dropped" line */
+	uint64_t rej_unlogged; /* rows dropped since that line */
+	int64_t rej_pruned;    /* writer only: monotonic ms, last prune */
 };
 
 static void
@@ -73,6 +94,15 @@ unlock(struct queue *q)
 {
 	if (pthread_mutex_unlock(&q->mu) != 0)
 		abort();
+}
+
+static int64_t
+clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Makes the notify fd readable. An eventfd write only fails when full. */
@@ -109,12 +139,14 @@ take_batch(struct queue *q, struct job_list *batch)
 }
 
 static void
-log_commit_failure(size_t jobs, const char *err)
+log_commit_failure(size_t jobs, size_t rejs, const char *err)
 {
 	struct log_record r;
 
 	log_begin(&r, LOG_ERROR, "queue commit failed");
 	log_kv_uint(&r, "messages", jobs);
+	if (rejs > 0)
+		log_kv_uint(&r, "rejections", rejs);
 	log_kv_str(&r, "error", err);
 	log_end(&r);
 }
@@ -127,17 +159,20 @@ log_commit_failure(size_t jobs, const char *err)
 static void
 commit_singly(struct queue *q, struct job_list *batch, struct queue_stats *d)
 {
+	struct qdb_batch b = { 0 };
 	struct queue_job *job;
 	char err[QUEUE_ERR_MAX];
 
+	b.n_msgs = 1;
 	TAILQ_FOREACH(job, batch, entry)
 	{
-		job->status = qdb_store(q->db, &job->m, 1, err, sizeof(err));
+		b.msgs = &job->m;
+		job->status = qdb_store(q->db, &b, err, sizeof(err));
 		if (job->status == QUEUE_OK) {
 			d->commits++;
 			d->messages++;
 		} else {
-			log_commit_failure(1, err);
+			log_commit_failure(1, 0, err);
 			d->failed_commits++;
 			d->failed_jobs++;
 		}
@@ -145,43 +180,142 @@ commit_singly(struct queue *q, struct job_list *batch, struct queue_stats *d)
 }
 
 /*
- * Stores the batch in one transaction (one fsync), falling back to one
- * transaction per job when that fails. Sets each job's status and adds to
- * the stats.
+ * After a failed batch: the messages again, each alone (without the
+ * rejections, which must never fail a message), then the rejections
+ * alone once; those that fail again are dropped (counted).
  */
 static void
-commit_batch(struct queue *q, struct job_list *batch, size_t n)
+commit_failed(struct queue *q, struct job_list *batch, struct qdb_batch *b,
+    struct queue_stats *d)
 {
-	struct queue_message **msgs = xcalloc(n, sizeof(*msgs));
+	char err[QUEUE_ERR_MAX];
+	size_t n_msgs = b->n_msgs;
+
+	if (n_msgs > 1 || (n_msgs == 1 && b->n_rejs > 0))
+		commit_singly(q, batch, d);
+	else if (n_msgs == 1) {
+		TAILQ_FIRST(batch)->status = QUEUE_ERR_IO;
+		d->failed_jobs = 1;
+	}
+	if (b->n_rejs == 0)
+		return;
+	if (n_msgs > 0) { /* not yet tried alone */
+		b->n_msgs = 0;
+		if (qdb_store(q->db, b, err, sizeof(err)) == QUEUE_OK) {
+			d->commits++;
+			d->rejections += b->n_rejs;
+			return;
+		}
+		log_commit_failure(0, b->n_rejs, err);
+	}
+	d->rejections_dropped += b->n_rejs;
+}
+
+/* Adds d to the queue's counters. */
+static void
+add_stats(struct queue *q, const struct queue_stats *d)
+{
+	lock(q);
+	q->stats.commits += d->commits;
+	q->stats.messages += d->messages;
+	q->stats.failed_commits += d->failed_commits;
+	q->stats.failed_jobs += d->failed_jobs;
+	q->stats.rejections += d->rejections;
+	q->stats.rejections_dropped += d->rejections_dropped;
+	unlock(q);
+}
+
+/*
+ * Stores the batch's jobs and rejections in one transaction (one fsync),
+ * falling back as commit_failed() says. Applies the rejections retention
+ * with them now and then. Sets each job's status and adds to the stats.
+ */
+static void
+commit_batch(struct queue *q, struct job_list *batch, size_t n,
+    const struct queue_rejection *rejs, size_t n_rejs)
+{
+	struct queue_message **msgs = xcalloc(n + 1, sizeof(*msgs));
+	struct qdb_batch b = { msgs, n, rejs, n_rejs, 0 };
 	struct queue_stats d = { 0 };
 	struct queue_job *job;
 	char err[QUEUE_ERR_MAX];
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
 	size_t i = 0;
 
 	TAILQ_FOREACH(job, batch, entry)
 	msgs[i++] = job->m;
-	if (qdb_store(q->db, msgs, n, err, sizeof(err)) == QUEUE_OK) {
+	if (n_rejs > 0 &&
+	    (q->rej_pruned == 0 || now - q->rej_pruned >= QUEUE_REJ_PRUNE_MS)) {
+		b.prune_before_ms = clock_ms(CLOCK_REALTIME) -
+		    QDB_REJECTIONS_KEEP_MS;
+		q->rej_pruned = now;
+	}
+	if (qdb_store(q->db, &b, err, sizeof(err)) == QUEUE_OK) {
 		d.commits = 1;
 		d.messages = n;
+		d.rejections = n_rejs;
 		TAILQ_FOREACH(job, batch, entry)
 		job->status = QUEUE_OK;
 	} else {
-		log_commit_failure(n, err);
+		log_commit_failure(n, n_rejs, err);
 		d.failed_commits = 1;
-		if (n > 1)
-			commit_singly(q, batch, &d);
-		else {
-			TAILQ_FIRST(batch)->status = QUEUE_ERR_IO;
-			d.failed_jobs = 1;
-		}
+		commit_failed(q, batch, &b, &d);
 	}
 	free(msgs);
-	lock(q);
-	q->stats.commits += d.commits;
-	q->stats.messages += d.messages;
-	q->stats.failed_commits += d.failed_commits;
-	q->stats.failed_jobs += d.failed_jobs;
-	unlock(q);
+	add_stats(q, &d);
+}
+
+/*
+ * True when the writer has work now. Otherwise *deadline is the monotonic
+ * ms at which waiting rejections are due, or 0 when none wait. Called
+ * with q->mu held.
+ */
+static bool
+writer_ready(struct queue *q, int64_t *deadline)
+{
+	*deadline = 0;
+	if (q->closing)
+		return true;
+	if (q->paused)
+		return false;
+	if (!TAILQ_EMPTY(&q->pending))
+		return true;
+	if (q->n_rejs == 0)
+		return false;
+	*deadline = q->rejs_since + QUEUE_REJ_DELAY_MS;
+	return q->n_rejs >= QUEUE_REJ_BATCH ||
+	    clock_ms(CLOCK_MONOTONIC) >= *deadline;
+}
+
+/* Waits (q->mu held) until writer_ready(); q->wake uses CLOCK_MONOTONIC. */
+static void
+writer_wait(struct queue *q)
+{
+	struct timespec ts;
+	int64_t deadline;
+
+	while (!writer_ready(q, &deadline)) {
+		if (deadline == 0) {
+			pthread_cond_wait(&q->wake, &q->mu);
+			continue;
+		}
+		ts.tv_sec = (time_t)(deadline / 1000);
+		ts.tv_nsec = (long)(deadline % 1000) * 1000000;
+		pthread_cond_timedwait(&q->wake, &q->mu, &ts);
+	}
+}
+
+static void log_rejections_dropped(uint64_t n);
+
+/* Frees rows copied by queue_record_rejection(), and the array. */
+static void
+free_rejections(struct queue_rejection *rejs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free((void *)rejs[i].client_ip); /* the row's block */
+	free(rejs);
 }
 
 /* The writer thread: batch, commit, report, until closed and drained. */
@@ -189,21 +323,28 @@ static void *
 writer_main(void *arg)
 {
 	struct queue *q = arg;
+	struct queue_rejection *rejs;
 	struct job_list batch;
 	struct queue_job *job;
 	void (*on_commit)(void);
-	size_t n;
+	size_t n, n_rejs;
 
 	for (;;) {
 		TAILQ_INIT(&batch);
 		lock(q);
-		while (!q->closing && (q->paused || TAILQ_EMPTY(&q->pending)))
-			pthread_cond_wait(&q->wake, &q->mu);
+		writer_wait(q);
 		n = take_batch(q, &batch);
+		rejs = q->rejs;
+		n_rejs = q->n_rejs;
+		q->rejs = NULL;
+		q->n_rejs = q->cap_rejs = 0;
 		unlock(q);
-		if (n == 0)
+		if (n == 0 && n_rejs == 0)
 			break; /* closing, and nothing is left */
-		commit_batch(q, &batch, n);
+		commit_batch(q, &batch, n, rejs, n_rejs);
+		free_rejections(rejs, n_rejs);
+		if (n == 0)
+			continue;
 		/* Release the data now rather than when the loop dispatches. */
 		TAILQ_FOREACH(job, &batch, entry)
 		{
@@ -235,6 +376,18 @@ start_writer(struct queue *q)
 	return rc;
 }
 
+/* q->wake times out on CLOCK_MONOTONIC (writer_wait()). */
+static void
+init_wake(struct queue *q)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->wake, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
 /*
  * Opens the database (see qdb_open() for what is checked) and starts the
  * writer. Returns NULL with a reason in err on failure.
@@ -257,7 +410,7 @@ queue_open(const char *path, char *err, size_t errlen)
 	TAILQ_INIT(&q->pending);
 	TAILQ_INIT(&q->done);
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->wake, NULL);
+	init_wake(q);
 	rc = start_writer(q);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start writer thread: %s",
@@ -294,6 +447,9 @@ queue_close(struct queue *q)
 	pthread_join(q->writer, NULL);
 	while (queue_pending(q) > 0)
 		queue_dispatch(q);
+	if (q->rej_unlogged > 0)
+		log_rejections_dropped(q->rej_unlogged);
+	free_rejections(q->rejs, q->n_rejs);
 	qdb_close(q->db);
 	close(q->notify_fd);
 	pthread_cond_destroy(&q->wake);
@@ -421,4 +577,87 @@ queue_pause_writer(struct queue *q, bool paused)
 	q->paused = paused;
 	pthread_cond_signal(&q->wake);
 	unlock(q);
+}
+
+static void
+log_rejections_dropped(uint64_t n)
+{
+	struct log_record r;
+
+	log_begin(&r, LOG_WARN, "rejections dropped");
+	log_kv_uint(&r, "dropped", n);
+	log_kv_uint(&r, "backlog", QUEUE_REJECTIONS_BACKLOG);
+	log_end(&r);
+}
+
+/* A copy of r whose strings live in one block, starting at client_ip. */
+static void
+copy_rejection(const struct queue_rejection *r, struct queue_rejection *out)
+{
+	const char *in[5] = { r->client_ip, r->helo, r->mail_from, r->rcpt,
+		r->reply };
+	const char **to[5] = { &out->client_ip, &out->helo, &out->mail_from,
+		&out->rcpt, &out->reply };
+	size_t len[5], total = 0, i;
+	char *p;
+
+	for (i = 0; i < 5; i++) {
+		len[i] = in[i] != NULL ? strlen(in[i]) : 0;
+		total += len[i] + 1;
+	}
+	p = xmalloc(total);
+	for (i = 0; i < 5; i++) {
+		if (len[i] > 0)
+			memcpy(p, in[i], len[i]);
+		p[len[i]] = '\0';
+		*to[i] = p;
+		p += len[i] + 1;
+	}
+	out->at_ms = r->at_ms;
+	out->code = r->code;
+}
+
+/*
+ * Appends a copy of r to the backlog (the writer is woken by the first
+ * row, which starts its delay, and at QUEUE_REJ_BATCH rows), or drops it
+ * and logs the drops at most once per QUEUE_REJ_LOG_MS.
+ */
+bool
+queue_record_rejection(struct queue *q, const struct queue_rejection *r)
+{
+	struct queue_rejection row;
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
+	uint64_t report = 0;
+	bool kept = false;
+
+	copy_rejection(r, &row);
+	lock(q);
+	if (!q->closing && q->n_rejs < QUEUE_REJECTIONS_BACKLOG) {
+		if (q->n_rejs == q->cap_rejs) {
+			q->cap_rejs = q->cap_rejs ? q->cap_rejs * 2 : 64;
+			q->rejs = xreallocarray(q->rejs, q->cap_rejs,
+			    sizeof(*q->rejs));
+		}
+		if (q->n_rejs == 0)
+			q->rejs_since = now;
+		q->rejs[q->n_rejs++] = row;
+		kept = true;
+		if (q->n_rejs == 1 || q->n_rejs == QUEUE_REJ_BATCH)
+			pthread_cond_signal(&q->wake);
+	} else {
+		q->stats.rejections_dropped++;
+		q->rej_unlogged++;
+		if (q->rej_logged == 0 ||
+		    now - q->rej_logged >= QUEUE_REJ_LOG_MS) {
+			report = q->rej_unlogged;
+			q->rej_unlogged = 0;
+			q->rej_logged = now;
+		}
+	}
+	unlock(q);
+	if (!kept)
+		free((void *)row.client_ip);
+	if (report > 0)
+		log_rejections_dropped(report);
+	return kept;
 }

@@ -16,10 +16,12 @@
 struct queue;
 
 struct queue_stats {
-	uint64_t commits;        /* transactions committed */
-	uint64_t messages;       /* messages committed */
-	uint64_t failed_commits; /* transactions rolled back */
-	uint64_t failed_jobs;    /* jobs reported QUEUE_ERR_IO */
+	uint64_t commits;            /* transactions committed */
+	uint64_t messages;           /* messages committed */
+	uint64_t failed_commits;     /* transactions rolled back */
+	uint64_t failed_jobs;        /* jobs reported QUEUE_ERR_IO */
+	uint64_t rejections;         /* rejections rows committed */
+	uint64_t rejections_dropped; /* backlog full, closing, or failed */
 };
 
 /* Copies the counters since queue_open() into out. Any thread. */

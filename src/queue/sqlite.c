@@ -32,6 +32,7 @@ struct qdb {
 	sqlite3 *db;
 	sqlite3_stmt *ins_message;
 	sqlite3_stmt *ins_event;
+	sqlite3_stmt *ins_rejection;
 };
 
 /* Version 1 (docs/queue.md). Only ever add a version; never edit this. */
@@ -127,6 +128,15 @@ static const char sql_ins_event[] =
     "INSERT INTO events (id, message_id, instance, trigger, tag,"
     " recipients, rcpt_to, state, next_attempt_at, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)";
+
+static const char sql_ins_rejection[] =
+    "INSERT INTO rejections (at, client_ip, helo, mail_from, rcpt, code,"
+    " reply) VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+/* Retention of the rejections table (docs/queue.md, "Trace"). */
+static const char sql_prune_rejections[] =
+    "DELETE FROM rejections WHERE at < ?1"
+    " OR rowid <= (SELECT max(rowid) FROM rejections) - ?2";
 
 /*
  * Writes "what (sqlite's reason[: errno text])" to err. The errno text is
@@ -326,7 +336,10 @@ prepare(struct qdb *q, char *err, size_t errlen)
 		SQLITE_PREPARE_PERSISTENT, &q->ins_message,
 		NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(q->db, sql_ins_event, -1,
-		SQLITE_PREPARE_PERSISTENT, &q->ins_event, NULL) != SQLITE_OK) {
+		SQLITE_PREPARE_PERSISTENT, &q->ins_event, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(q->db, sql_ins_rejection, -1,
+		SQLITE_PREPARE_PERSISTENT, &q->ins_rejection,
+		NULL) != SQLITE_OK) {
 		db_error(q->db, "schema does not match version 1", err, errlen);
 		return -1;
 	}
@@ -378,6 +391,7 @@ qdb_close(struct qdb *q)
 		return;
 	sqlite3_finalize(q->ins_message);
 	sqlite3_finalize(q->ins_event);
+	sqlite3_finalize(q->ins_rejection);
 	/* The last connection to close checkpoints and removes the WAL. */
 	sqlite3_close(q->db);
 	free(q);
@@ -492,18 +506,75 @@ store_one(struct qdb *q, const struct queue_message *m, char *err,
 	return rc;
 }
 
-enum queue_status
-qdb_store(struct qdb *q, struct queue_message *const *msgs, size_t n, char *err,
+/* NULL is stored as "": the trace groups by these columns. */
+static void
+bind_str(sqlite3_stmt *st, int col, const char *s)
+{
+	sqlite3_bind_text(st, col, s != NULL ? s : "", -1, SQLITE_STATIC);
+}
+
+static int
+insert_rejection(struct qdb *q, const struct queue_rejection *r)
+{
+	sqlite3_stmt *st = q->ins_rejection;
+
+	sqlite3_bind_int64(st, 1, r->at_ms);
+	bind_str(st, 2, r->client_ip);
+	bind_str(st, 3, r->helo);
+	bind_str(st, 4, r->mail_from);
+	bind_str(st, 5, r->rcpt);
+	sqlite3_bind_int(st, 6, r->code);
+	bind_str(st, 7, r->reply);
+	return step_insert(st);
+}
+
+/* Deletes rejections past the retention (age, then row count). */
+static int
+prune_rejections(struct qdb *q, int64_t before_ms)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(q->db, sql_prune_rejections, -1, &st, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, before_ms);
+		sqlite3_bind_int64(st, 2, QDB_REJECTIONS_KEEP_ROWS);
+		rc = sqlite3_step(st);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The rejections of b (after the retention, so old rows never stay). */
+static int
+store_rejections(struct qdb *q, const struct qdb_batch *b, char *err,
     size_t errlen)
+{
+	int rc = SQLITE_OK;
+	size_t i;
+
+	for (i = 0; rc == SQLITE_OK && i < b->n_rejs; i++)
+		rc = insert_rejection(q, &b->rejs[i]);
+	if (rc == SQLITE_OK && b->prune_before_ms > 0)
+		rc = prune_rejections(q, b->prune_before_ms);
+	if (rc != SQLITE_OK)
+		snprintf(err, errlen, "rejections: %s", sqlite3_errmsg(q->db));
+	return rc;
+}
+
+enum queue_status
+qdb_store(struct qdb *q, const struct qdb_batch *b, char *err, size_t errlen)
 {
 	size_t i;
 
 	if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		goto fail_db;
-	for (i = 0; i < n; i++)
-		if (store_one(q, msgs[i], err, errlen) != SQLITE_OK)
+	for (i = 0; i < b->n_msgs; i++)
+		if (store_one(q, b->msgs[i], err, errlen) != SQLITE_OK)
 			goto fail;
+	if (store_rejections(q, b, err, errlen) != SQLITE_OK)
+		goto fail;
 	/* synchronous=FULL: COMMIT returns after the WAL is fsynced. */
 	if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail_db;
