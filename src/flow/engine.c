@@ -152,6 +152,7 @@ engine_main(void *arg)
 	int timeout;
 	unsigned n;
 
+	pthread_setname_np(pthread_self(), "mt-engine");
 	for (;;) {
 		for (j = take_inbox(e, &stopping); j != NULL; j = next) {
 			next = j->next;

@@ -573,6 +573,7 @@ ledger_main(void *arg)
 	struct step_job *done;
 	bool stop = false, want, again = true; /* first: what is due now */
 
+	pthread_setname_np(pthread_self(), "mt-ledger");
 	while (!stop || r->active > 0) {
 		done = wait_work(r, again, &stop, &want);
 		again = round_run(r, done, stop, want || r->more_due);

@@ -1,0 +1,219 @@
+"""The flow engine (src/flow/engine.c, runner.c): every step runs from
+ONE thread, so a hundred webhook requests are in flight at once while the
+gateway has a handful of threads; max_in_flight caps the requests to one
+URL and the rest wait (they do not fail); intake wakes delivery at once,
+and a retry runs at its due time, with the fallback poll set to ten
+minutes (MT_RUNNER_POLL_MS) so neither can come from polling."""
+
+import http.server
+import os
+import smtplib
+import threading
+import time
+import unittest
+
+import mtharness as mt
+from mtharness import INSTANCE
+
+WIDE = 100  # requests held open at once by the barrier receiver
+CAP = 5     # max_in_flight of the capped trigger
+CAPPED = 20  # events sent to it
+SLOW_POLL = "600000"  # 10 min: a delivery within the test is not a poll
+
+
+class HoldingReceiver:
+    """An HTTP receiver that holds each request until the test (or the
+    barrier) releases it, and records how many were open at once."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.open = 0
+        self.max_open = 0
+        self.done = []
+        self.released = 0  # requests allowed to answer
+        self.barrier = None  # answer all once this many are open
+        self.arrivals = []  # times of the requests to /prompt
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                status = outer.hold(self.path)
+                self.send_response(status)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+                with outer.cond:
+                    outer.done.append(self.path)
+                    outer.cond.notify_all()
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 256  # a hundred connects at once
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def hold(self, path):
+        if path == "/prompt":  # answered at once: 503 first, then 200
+            with self.cond:
+                self.arrivals.append(time.monotonic())
+                self.cond.notify_all()
+                return 503 if len(self.arrivals) == 1 else 200
+        with self.cond:
+            self.open += 1
+            self.max_open = max(self.max_open, self.open)
+            self.cond.notify_all()
+            n = self.open
+            ok = self.cond.wait_for(
+                lambda: self.released > 0 or (
+                    self.barrier is not None and
+                    self.max_open >= self.barrier), timeout=30)
+            if ok and self.released > 0:
+                self.released -= 1
+            self.open -= 1
+            return 200 if ok else 503
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def wait(self, pred, what, timeout=20):
+        with self.cond:
+            if not self.cond.wait_for(pred, timeout=timeout):
+                raise AssertionError(
+                    "timed out waiting for %s (open %d, max %d, done %d)"
+                    % (what, self.open, self.max_open, len(self.done)))
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def gateway_threads(pid):
+    names = []
+    for t in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, t)) as f:
+            names.append(f.read().strip())
+    return names
+
+
+def send_many(gw, trigger, n):
+    """n distinct messages (no two are duplicates) over one connection."""
+    with smtplib.SMTP(gw.host, gw.port, timeout=30) as s:
+        for i in range(n):
+            msg = ("Subject: %s %d\r\nMessage-ID: <%s.%d.%f@acme.com>\r\n"
+                   "\r\nhello %d\r\n" % (trigger, i, trigger, i,
+                                         time.time(), i))
+            refused = s.sendmail(mt.SENDER, ["%s@%s" % (trigger, INSTANCE)],
+                                 msg)
+            assert not refused, refused
+
+
+class Engine(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.rx = HoldingReceiver()
+        step = {"timeout": "30s", "retry": {"first": "100ms",
+                                            "max": "300ms"}}
+        triggers = {
+            "wide": {"flow": [{"http": dict(step, url=cls.rx.url("/wide"),
+                                            max_in_flight=WIDE)}]},
+            "prompt": {"flow": [{"http": dict(step,
+                                              url=cls.rx.url("/prompt"))}]},
+            "capped": {"flow": [{"http": dict(
+                step, url=cls.rx.url("/capped"), max_in_flight=CAP)}]},
+        }
+        cfg = {"instances": [{"host": INSTANCE,
+                              "sender_domains": ["acme.com"],
+                              "triggers": triggers}]}
+        cls.gw = mt.Gateway(cfg, start=False)
+        cls.gw.popen_kwargs = {"env": dict(os.environ,
+                                           MT_RUNNER_POLL_MS=SLOW_POLL)}
+        cls.gw.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.gw.stop()
+        finally:
+            cls.gw.close()
+            cls.rx.close()
+
+    def states(self, trigger):
+        rows = self.gw.query("SELECT state, count(*) AS n FROM events"
+                             " WHERE trigger = ? GROUP BY state",
+                             (trigger,))
+        return {r["state"]: r["n"] for r in rows}
+
+    def test_hundred_requests_in_flight_from_one_thread(self):
+        rx = self.rx
+        with rx.cond:
+            rx.max_open = 0
+            rx.barrier = WIDE
+        send_many(self.gw, "wide", WIDE)
+        rx.wait(lambda: rx.max_open >= WIDE, "%d requests open" % WIDE)
+        threads = gateway_threads(self.gw.pid)
+        rx.wait(lambda: rx.done.count("/wide") >= WIDE, "%d answers" % WIDE)
+        with rx.cond:
+            rx.barrier = None
+        for _ in mt.deadline_loop(20, "every wide event done"):
+            if self.states("wide") == {"done": WIDE}:
+                break
+            time.sleep(0.01)  # polling interval, not synchronisation
+        # One engine thread ran them all; far fewer threads than requests.
+        self.assertEqual(threads.count("mt-engine"), 1, threads)
+        self.assertLess(len(threads), 16, threads)
+
+    def test_max_in_flight_caps_one_url(self):
+        rx = self.rx
+        with rx.cond:
+            rx.max_open = 0
+            rx.released = 0
+        send_many(self.gw, "capped", CAPPED)
+        for _ in mt.deadline_loop(20, "every capped event claimed"):
+            if self.states("capped").get("running") == CAPPED:
+                break
+            time.sleep(0.01)  # polling interval, not synchronisation
+        rx.wait(lambda: rx.open == CAP, "%d requests open" % CAP)
+        # Release one answer at a time; the next waiting one takes its slot.
+        for left in range(CAPPED, 0, -1):
+            with rx.cond:
+                rx.released += 1
+                rx.cond.notify_all()
+            rx.wait(lambda: rx.open == min(CAP, left - 1) and
+                    rx.released == 0, "the next request (%d left)" % left)
+        for _ in mt.deadline_loop(20, "every capped event done"):
+            if self.states("capped") == {"done": CAPPED}:
+                break
+            time.sleep(0.01)  # polling interval, not synchronisation
+        self.assertEqual(rx.max_open, CAP)
+        att = self.gw.query("SELECT status, count(*) AS n FROM attempts a"
+                            " JOIN events e ON e.id = a.event_id"
+                            " WHERE e.trigger = 'capped' GROUP BY status")
+        self.assertEqual(att, [{"status": "ok", "n": CAPPED}])
+
+    def test_intake_wakes_delivery_and_retry_runs_when_due(self):
+        # The fallback poll is 10 min: only the wake-up after intake's
+        # commit and the computed due time of the retry can deliver.
+        rx = self.rx
+        r = mt.send_message(self.gw.host, self.gw.port,
+                            ["prompt@" + INSTANCE])
+        self.assertEqual(r.code, 250, r)
+        sent = time.monotonic()
+        evt = mt.queued_id(r.text)[0]
+        rx.wait(lambda: len(rx.arrivals) >= 2, "the 503 and the retry")
+        self.gw.wait_state(evt, "done")
+        first, second = rx.arrivals[0] - sent, rx.arrivals[1] - rx.arrivals[0]
+        # Generous bounds for a loaded machine, far below the poll.
+        self.assertLess(first, 2.0, "250 to first request")
+        self.assertGreaterEqual(second, 0.05, "retry delay (first: 100ms)")
+        self.assertLess(second, 2.0, "retry delay (first: 100ms)")
+
+
+if __name__ == "__main__":
+    unittest.main()
