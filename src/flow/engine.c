@@ -1,7 +1,9 @@
 /*
  * engine - the one thread that runs every flow step (flow_int.h): http
  * requests on a libcurl multi handle (http.c) and commands (exec.c),
- * all at once, none blocking another.
+ * all at once, none blocking another (at most ENGINE_MAX_EXEC commands
+ * at once, the others wait in order: a process costs far more than a
+ * request).
  *
  * Not pure: owns a thread, its multi handle and the children it spawns.
  * The runner submits jobs from its own thread (engine_submit() wakes the
@@ -20,6 +22,7 @@
 
 #define ENGINE_IDLE_MS 1000
 #define ENGINE_TICK_MS 20
+#define ENGINE_MAX_EXEC 16 /* commands at once; more wait their turn */
 
 struct engine {
 	pthread_t thread;
@@ -29,6 +32,8 @@ struct engine {
 	bool gone;              /* under mu: the loop has ended */
 	struct http_engine *http;
 	struct step_job *execs; /* running commands */
+	size_t n_execs;
+	struct step_job *exec_head, *exec_tail; /* waiting commands */
 	struct pollfd *fds;
 	size_t fds_cap;
 	step_done_fn *done;
@@ -67,7 +72,39 @@ flow_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Starts j, or hands it back not run while stopping. */
+/* Starts command j; a spawn failure ends it at once. */
+static void
+exec_begin(struct engine *e, struct step_job *j)
+{
+	if (!exec_start(j)) {
+		e->done(e->arg, j);
+		return;
+	}
+	j->next = e->execs;
+	e->execs = j;
+	e->n_execs++;
+}
+
+/* Starts the waiting commands that fit; all of them back when stopping. */
+static void
+exec_next(struct engine *e, bool stopping)
+{
+	struct step_job *j;
+
+	while ((j = e->exec_head) != NULL &&
+	    (stopping || e->n_execs < ENGINE_MAX_EXEC)) {
+		e->exec_head = j->next;
+		if (e->exec_head == NULL)
+			e->exec_tail = NULL;
+		if (stopping) {
+			j->not_run = true;
+			e->done(e->arg, j);
+		} else
+			exec_begin(e, j);
+	}
+}
+
+/* Starts j, or queues it, or hands it back not run while stopping. */
 static void
 begin_job(struct engine *e, struct step_job *j, bool stopping)
 {
@@ -76,11 +113,15 @@ begin_job(struct engine *e, struct step_job *j, bool stopping)
 		e->done(e->arg, j);
 	} else if (j->st->kind == STEP_HTTP)
 		http_submit(e->http, j);
-	else if (exec_start(j)) {
-		j->next = e->execs;
-		e->execs = j;
-	} else
-		e->done(e->arg, j);
+	else {
+		j->next = NULL;
+		if (e->exec_tail != NULL)
+			e->exec_tail->next = j;
+		else
+			e->exec_head = j;
+		e->exec_tail = j;
+		exec_next(e, false);
+	}
 }
 
 /* Takes the inbox, oldest first; *stopping says whether to start them. */
@@ -129,7 +170,7 @@ exec_watch(struct engine *e, int *timeout_ms)
 
 /* Moves every command on; hands back those that are over. */
 static void
-exec_round(struct engine *e)
+exec_round(struct engine *e, bool stopping)
 {
 	struct step_job **pp = &e->execs, *j;
 
@@ -139,8 +180,10 @@ exec_round(struct engine *e)
 			continue;
 		}
 		*pp = j->next;
+		e->n_execs--;
 		e->done(e->arg, j);
 	}
+	exec_next(e, stopping);
 }
 
 static void *
@@ -158,14 +201,16 @@ engine_main(void *arg)
 			next = j->next;
 			begin_job(e, j, stopping);
 		}
-		if (stopping)
+		if (stopping) {
 			http_drop_waiting(e->http);
+			exec_next(e, true);
+		}
 		if (stopping && e->execs == NULL && http_pending(e->http) == 0)
 			break;
 		timeout = ENGINE_IDLE_MS;
 		n = exec_watch(e, &timeout);
 		http_wait(e->http, e->fds, n, timeout);
-		exec_round(e);
+		exec_round(e, stopping);
 	}
 	lock(e);
 	e->gone = true;
