@@ -2,7 +2,10 @@
  * conn - one SMTP connection: moves bytes between the socket (or its TLS
  * filter) and the pure session, hands finished messages to the queue and
  * writes the session's reply only when the queue says the message is
- * durable, upgrades to TLS, enforces timeouts, and logs.
+ * durable, upgrades to TLS, enforces timeouts, and logs. Every refused
+ * RCPT goes to the queue's rejections table (queue_record_rejection(),
+ * which never waits for the database); a CNAME-expansion refusal (550
+ * 5.1.2) is also logged with the client's running count (docs/trace.md).
  *
  * Ownership: the server's connection list owns each conn; conn_free()
  * cancels the queue job (its callback would otherwise see a freed conn),
@@ -195,6 +198,50 @@ log_txn_cb(void *ctx, const struct session_info *info,
 	c->txn_started_ms = now_ms();
 }
 
+/* The diagnosis of issue "Relay access denied": which client rewrites. */
+static void
+log_cname_refusal(const struct conn *c, const struct session_info *info,
+    const char *from, const struct session_rcpt_reply *r)
+{
+	struct log_record lr;
+
+	log_begin(&lr, LOG_WARN, "cname-expanded recipient refused");
+	log_kv_str(&lr, "client_ip", c->ip);
+	log_kv_str(&lr, "helo", info->helo);
+	log_kv_str(&lr, "from", from);
+	log_kv_str(&lr, "rcpt", r->address);
+	log_kv_uint(&lr, "client_count", c->ipc->cname_refusals);
+	log_kv_str(&lr, "see", "mailtrigger trace --refusals");
+	log_end(&lr);
+}
+
+/* Records a refused RCPT (code 4xx/5xx) as a rejections row. */
+static void
+rcpt_cb(void *ctx, const struct session_info *info, const struct smtp_txn *txn,
+    const struct session_rcpt_reply *r)
+{
+	struct conn *c = ctx;
+	struct queue_rejection rej;
+	char reply[2048];
+	const char *from = txn->from.is_null ? "" : txn->from.address;
+
+	if (r->code < 400)
+		return;
+	snprintf(reply, sizeof(reply), "%.*s", (int)r->reply_len, r->reply);
+	rej.at_ms = (int64_t)now_ms();
+	rej.client_ip = c->ip;
+	rej.helo = info->helo;
+	rej.mail_from = from;
+	rej.rcpt = r->address;
+	rej.code = r->code;
+	rej.reply = reply;
+	queue_record_rejection(c->srv->queue, &rej);
+	if (strcmp(r->enhanced, "5.1.2") != 0 || c->ipc == NULL)
+		return;
+	c->ipc->cname_refusals++;
+	log_cname_refusal(c, info, txn->from.is_null ? "<>" : from, r);
+}
+
 static void
 life_over_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -233,6 +280,7 @@ conn_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
 	p.tls_available = srv->tls != NULL;
 	c->sess = session_new(&p);
 	session_set_txn_log(c->sess, log_txn_cb, c);
+	session_set_rcpt_cb(c->sess, rcpt_cb, c);
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->n_conns++;
 	return c;

@@ -42,16 +42,23 @@ ip_hash(const char *ip)
 	return h % IP_BUCKETS;
 }
 
-/* Returns the count entry for ip, creating it at zero. */
+/*
+ * Returns the count entry for ip, creating it at zero; the caller counts
+ * its connection on it (n++).
+ */
 struct ip_count *
 server_ip_ref(struct server *srv, const char *ip)
 {
 	unsigned h = ip_hash(ip);
 	struct ip_count *e;
 
-	for (e = srv->ips[h]; e != NULL; e = e->next)
-		if (strcmp(e->ip, ip) == 0)
-			return e;
+	for (e = srv->ips[h]; e != NULL; e = e->next) {
+		if (strcmp(e->ip, ip) != 0)
+			continue;
+		if (e->n == 0)
+			srv->n_ips_idle--; /* the caller counts it in use */
+		return e;
+	}
 	e = xcalloc(1, sizeof(*e));
 	snprintf(e->ip, sizeof(e->ip), "%s", ip);
 	e->next = srv->ips[h];
@@ -66,6 +73,10 @@ ip_unref(struct server *srv, struct ip_count *ipc)
 
 	if (ipc == NULL || --ipc->n > 0)
 		return;
+	if (ipc->cname_refusals > 0 && srv->n_ips_idle < IP_IDLE_MAX) {
+		srv->n_ips_idle++; /* keep its count for the next visit */
+		return;
+	}
 	for (pp = &srv->ips[ip_hash(ipc->ip)]; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == ipc) {
 			*pp = ipc->next;

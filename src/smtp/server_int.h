@@ -21,14 +21,22 @@
 
 #define IP_TEXT_MAX 64 /* INET6_ADDRSTRLEN plus room for a zone */
 
-/* Connections per client IP: a small chained hash table. */
+/*
+ * Connections per client IP: a small chained hash table. An entry also
+ * counts the client's CNAME-expansion refusals (550 5.1.2) since the
+ * gateway started, for the diagnosis log line; it outlives the client's
+ * last connection while it has such a count, for at most IP_IDLE_MAX
+ * clients (the rejections table keeps every refusal anyway).
+ */
 struct ip_count {
 	char ip[IP_TEXT_MAX];
 	unsigned n;
+	unsigned long cname_refusals;
 	struct ip_count *next;
 };
 
 #define IP_BUCKETS 1024
+#define IP_IDLE_MAX 4096
 
 struct conn;
 TAILQ_HEAD(conn_list, conn);
@@ -44,6 +52,7 @@ struct server {
 	struct conn_list conns;
 	unsigned n_conns;
 	struct ip_count *ips[IP_BUCKETS];
+	unsigned n_ips_idle; /* entries kept with n == 0 (cname_refusals) */
 	bool shutting_down;
 	struct event *grace_timer;
 	void (*shutdown_done)(void *);

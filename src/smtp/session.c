@@ -81,6 +81,13 @@ session_set_txn_log(struct smtp_session *s, session_txn_log_cb *cb, void *ctx)
 	s->log_ctx = ctx;
 }
 
+void
+session_set_rcpt_cb(struct smtp_session *s, session_rcpt_cb *cb, void *ctx)
+{
+	s->rcpt_cb = cb;
+	s->rcpt_ctx = ctx;
+}
+
 /*
  * The only way to change the protocol state (curl's smtp_state() rule), so
  * the pending event can never disagree with the state. Leaving ST_CLOSED

@@ -106,6 +106,26 @@ void session_free(struct smtp_session *s);
 void session_set_txn_log(struct smtp_session *s, session_txn_log_cb *cb,
     void *ctx);
 
+/* One reply to RCPT TO inside a transaction, accepted or refused. */
+struct session_rcpt_reply {
+	const char *address; /* as given, without <> (truncated if longer) */
+	int code;
+	const char *enhanced;
+	const char *reason; /* router reason or "syntax", "too_many", ... */
+	const char *reply;  /* the reply as written, without the last CRLF */
+	size_t reply_len;
+};
+
+/*
+ * Called right after each RCPT reply is written, so the shell can record
+ * refusals and log diagnoses (docs/trace.md). Everything is borrowed for
+ * the call; txn is the transaction the RCPT belongs to.
+ */
+typedef void session_rcpt_cb(void *ctx, const struct session_info *info,
+    const struct smtp_txn *txn, const struct session_rcpt_reply *r);
+void session_set_rcpt_cb(struct smtp_session *s, session_rcpt_cb *cb,
+    void *ctx);
+
 /* Writes the 220 greeting. */
 void session_greet(struct smtp_session *s);
 /*

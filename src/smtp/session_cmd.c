@@ -313,6 +313,44 @@ act_mail(struct smtp_session *s, const char *arg)
 	sess_reply(s, 250, "2.1.0", "Ok");
 }
 
+/* The address as given, without the angle brackets (logs add them). */
+static void
+rcpt_address(const char *addr, char out[ADDR_PATH_MAX + 1])
+{
+	size_t n;
+
+	if (*addr == '<')
+		addr++;
+	n = strcspn(addr, ">");
+	if (n > ADDR_PATH_MAX)
+		n = ADDR_PATH_MAX;
+	memcpy(out, addr, n);
+	out[n] = '\0';
+}
+
+/*
+ * Tells the shell's RCPT callback about the reply written since output
+ * offset `from` (session_set_rcpt_cb()).
+ */
+static void
+rcpt_report(struct smtp_session *s, size_t from, const char *addr, int code,
+    const char *enhanced, const char *reason)
+{
+	struct session_rcpt_reply r;
+	char address[ADDR_PATH_MAX + 1];
+
+	if (s->rcpt_cb == NULL || s->out.len < from + 2)
+		return;
+	rcpt_address(addr, address);
+	r.address = address;
+	r.code = code;
+	r.enhanced = enhanced;
+	r.reason = reason;
+	r.reply = s->out.data + from;
+	r.reply_len = s->out.len - from - 2; /* the last CRLF */
+	s->rcpt_cb(s->rcpt_ctx, &s->conn.info, &s->txn->t, &r);
+}
+
 /* Records one RCPT attempt for the transaction log line (bounded). */
 static void
 rcpt_log(struct smtp_session *s, const char *addr, int code,
@@ -320,7 +358,6 @@ rcpt_log(struct smtp_session *s, const char *addr, int code,
 {
 	struct txn *t = s->txn;
 	struct smtp_rcpt_log *l;
-	size_t n;
 
 	if (t->t.n_log >= (size_t)s->limits.recipients + RCPT_LOG_SLACK) {
 		t->t.n_log_dropped++;
@@ -332,14 +369,7 @@ rcpt_log(struct smtp_session *s, const char *addr, int code,
 		    sizeof(*t->t.log));
 	}
 	l = &t->t.log[t->t.n_log++];
-	/* As given, without the angle brackets the log line adds back. */
-	if (*addr == '<')
-		addr++;
-	n = strcspn(addr, ">");
-	if (n > ADDR_PATH_MAX)
-		n = ADDR_PATH_MAX;
-	memcpy(l->address, addr, n);
-	l->address[n] = '\0';
+	rcpt_address(addr, l->address);
 	l->code = code;
 	snprintf(l->enhanced, sizeof(l->enhanced), "%s", enhanced);
 	l->reason = reason;
@@ -349,8 +379,11 @@ static void
 rcpt_refuse(struct smtp_session *s, const char *addr,
     const struct smtp_reply *r, const char *reason)
 {
+	size_t from = s->out.len;
+
 	rcpt_log(s, addr, r->code, r->enhanced, reason);
 	sess_reply_canned(s, r);
+	rcpt_report(s, from, addr, r->code, r->enhanced, reason);
 }
 
 static void
@@ -384,7 +417,7 @@ act_rcpt(struct smtp_session *s, const char *arg)
 	struct mailbox rcpt;
 	enum addr_status st;
 	const char *p;
-	size_t used;
+	size_t used, from;
 
 	if (!has_prefix_ci(arg, "TO:")) {
 		rcpt_refuse(s, arg, &r_rcpt_syntax, "syntax");
@@ -407,7 +440,10 @@ act_rcpt(struct smtp_session *s, const char *arg)
 		route_rcpt(s->cfg, &q, &res);
 		rcpt_log(s, rcpt.address, res.code, res.enhanced, res.reason);
 		/* A routing decision is not a client mistake: not counted. */
+		from = s->out.len;
 		sess_reply(s, res.code, res.enhanced, "%s", res.text);
+		rcpt_report(s, from, rcpt.address, res.code, res.enhanced,
+		    res.reason);
 		if (res.verdict == ROUTE_OK)
 			rcpt_add(s, &rcpt, &res);
 	}

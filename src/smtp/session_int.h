@@ -95,6 +95,8 @@ struct smtp_session {
 	struct buf out;  /* replies waiting to be written */
 	session_txn_log_cb *log_cb;
 	void *log_ctx;
+	session_rcpt_cb *rcpt_cb; /* session_set_rcpt_cb() */
+	void *rcpt_ctx;
 };
 
 /* session.c */
