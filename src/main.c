@@ -21,6 +21,7 @@
 #include "flow/runner.h"
 #include "mail/message.h"
 #include "queue/queue.h"
+#include "route_cmd.h"
 #include "smtp/server.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -38,6 +39,10 @@ static const char usage_text[] =
     "                           message for each error\n"
     "  parse [FILE]             print the event JSON's message object for a\n"
     "                           message (stdin when no FILE)\n"
+    "  route [--config FILE] --from ADDR --to ADDR [--to ADDR...] [--json]\n"
+    "        [FILE | -]         dry run: the RCPT replies, trigger, sender\n"
+    "                           policy; with a message its properties,\n"
+    "                           auto-reply verdict, dedup key; exit 0/1/2\n"
     "  doctor ADDRESS [--dns HOST[:PORT]] [--config FILE] [--json]\n"
     "         [--probe [--port N]] [--timeout DURATION]\n"
     "                           why mail to a trigger address may bounce\n"
@@ -290,6 +295,7 @@ static const struct command {
 	{ "check-config", cmd_check_config },
 	{ "doctor", cmd_doctor },
 	{ "parse", cmd_parse },
+	{ "route", cmd_route },
 };
 
 int

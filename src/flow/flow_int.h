@@ -22,6 +22,7 @@
 #include "config.h"
 #include "flow/backoff.h"
 #include "queue/queue.h"
+#include "route/autoreply.h"
 #include "route/dedup.h"
 
 #define STEP_RESPONSE_MAX 1024 /* bytes of an answer kept per attempt */
@@ -165,6 +166,9 @@ struct prepared {
 	char dedup_key[DEDUP_KEY_SIZE]; /* RUN */
 	bool dedup_fallback; /* dedup.key rendered empty: default used */
 	const char *subject; /* decoded Subject or NULL; lives with event */
+	/* Is it automatic mail, whatever auto_replies says (for
+	 * `mailtrigger route`, which shows the verdict). */
+	struct autoreply_verdict autoreply;
 };
 
 /*

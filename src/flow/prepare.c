@@ -119,6 +119,7 @@ flow_prepare(const struct queue_claim *c, const struct trigger *t,
 	p->subject = member(msg, "subject");
 	h = header_refs(msg, &n_h);
 	autoreply_detect(c->mail_from, h, n_h, NULL, &v);
+	p->autoreply = v;
 	if (v.automatic && t->auto_replies == AUTO_REPLIES_IGNORE) {
 		p->verdict = PREPARE_IGNORE;
 		snprintf(p->reason, sizeof(p->reason), "automatic mail: %s",
