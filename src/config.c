@@ -303,6 +303,7 @@ cfg_free(struct config *cfg)
 	free(cfg->tls_key);
 	free(cfg->queue_path);
 	free(cfg->postmaster);
+	cfg_free_dns(cfg);
 	free(cfg);
 }
 

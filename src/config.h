@@ -145,6 +145,16 @@ struct config {
 	char *postmaster;
 	const struct instance *postmaster_instance;
 	const struct trigger *postmaster_trigger;
+	/*
+	 * dns.servers: the name servers of every c-ares resolver the
+	 * gateway makes (doctor, check-dns), in c-ares' form "IP:PORT" or
+	 * "[IPv6]:PORT"; dns_servers_csv joins them with commas for
+	 * dns_config.servers. NULL / 0: the system resolver
+	 * (/etc/resolv.conf).
+	 */
+	char **dns_servers;
+	size_t n_dns_servers;
+	char *dns_servers_csv;
 	int refcount;
 };
 
@@ -179,5 +189,26 @@ const struct instance *config_find_instance(const struct config *cfg,
     const char *host, size_t len);
 const struct trigger *config_find_trigger(const struct instance *inst,
     const char *name, size_t len);
+
+/* dns.servers and --dns: at most this many servers, each this long. */
+#define CONFIG_DNS_SERVERS_MAX 8
+#define CONFIG_DNS_SERVER_LEN 64
+
+/*
+ * Pure: checks one name server, the first len bytes of the C string s,
+ * written "IP", "IP:PORT", "[IPv6]", "[IPv6]:PORT" or a bare IPv6
+ * address (port 53 when left out), and writes it in c-ares' form
+ * ("IP:PORT", "[IPv6]:PORT") into out. False with a reason for a
+ * message in *why ("has no valid port ...").
+ */
+bool config_dns_server(const char *s, size_t len, char *out, size_t outlen,
+    const char **why);
+/*
+ * Pure: a comma-separated list of such servers (the command line's
+ * --dns) as a c-ares CSV string the caller frees, or NULL with the
+ * offending item in bad and the reason in *why.
+ */
+char *config_dns_servers_csv(const char *list, char *bad, size_t badlen,
+    const char **why);
 
 #endif

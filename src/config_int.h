@@ -157,6 +157,10 @@ void cfg_free_trigger_rules(struct trigger *t);
 /* triggers.<name>.senders (config_rules.c): the sender policy's list. */
 void cfg_walk_senders(struct cfg_ctx *ctx, const struct ynode *n,
     const char *path, struct trigger *t);
+/* The dns section (config_dns.c): dns.servers; freeing it. */
+void cfg_walk_dns(struct cfg_ctx *ctx, const struct ynode *n,
+    struct config *cfg);
+void cfg_free_dns(struct config *cfg);
 /* Walks instances: (config_instances.c). */
 void cfg_walk_instances(struct cfg_ctx *ctx, const struct ynode *n,
     struct config *cfg);

@@ -392,7 +392,7 @@ walk_queue(struct cfg_ctx *ctx, const struct ynode *n, struct config *cfg)
 /* The top level. */
 
 static const char *const top_keys[] = { "hostname", "listen", "limits", "tls",
-	"queue", "canonical_names", "instances", "postmaster" };
+	"queue", "canonical_names", "instances", "postmaster", "dns" };
 enum {
 	K_HOSTNAME,
 	K_LISTEN,
@@ -401,7 +401,8 @@ enum {
 	K_QUEUE,
 	K_CANONICAL,
 	K_INSTANCES,
-	K_POSTMASTER
+	K_POSTMASTER,
+	K_DNS
 };
 
 /*
@@ -454,14 +455,14 @@ root_ok(struct cfg_ctx *ctx, const struct ynode *root)
 		    root != NULL ? root->column : 1,
 		    "the config is empty "
 		    "(write a mapping with some of: hostname, listen, limits, "
-		    "tls, queue, canonical_names, instances, postmaster)");
+		    "tls, queue, canonical_names, instances, postmaster, dns)");
 		return false;
 	}
 	if (root->kind != YN_MAP) {
 		cfg_err(ctx, root,
 		    "the config is %s; it must be a mapping "
 		    "with some of: hostname, listen, limits, tls, queue, "
-		    "canonical_names, instances, postmaster",
+		    "canonical_names, instances, postmaster, dns",
 		    cfg_kind_name(root));
 		return false;
 	}
@@ -496,4 +497,6 @@ cfg_walk(struct cfg_ctx *ctx, const struct ynode *root, struct config *cfg)
 		cfg_walk_instances(ctx, v[K_INSTANCES], cfg);
 	if (v[K_POSTMASTER] != NULL)
 		walk_postmaster(ctx, v[K_POSTMASTER], cfg);
+	if (v[K_DNS] != NULL)
+		cfg_walk_dns(ctx, v[K_DNS], cfg);
 }

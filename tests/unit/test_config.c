@@ -333,7 +333,7 @@ struct err_row {
 #define FLOW_OK "{flow: [{exec: {command: [/bin/true]}}]}"
 #define TOP_KEYS                                                             \
 	"hostname, listen, limits, tls, queue, canonical_names, instances, " \
-	"postmaster"
+	"postmaster, dns"
 #define LIMIT_KEYS                                                         \
 	"message_size, recipients, connections, connections_per_ip, "      \
 	"idle_timeout, session_timeout, errors, command_line, text_line, " \
