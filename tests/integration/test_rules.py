@@ -8,7 +8,7 @@ required property missing (dead letter with its reason); automatic mail
 under auto_replies ignore, flag and trigger; dedup with the default key
 (a resend is a duplicate, a spoofed Message-ID with another body is not)
 and with a template key on an extracted property. The sender policy
-(triggers.<name>.senders) at RCPT. The dedup keys the
+(triggers.<name>.senders) at RCPT, each refusal recorded. The dedup keys the
 receiver gets are recomputed here from the documented recipe, so the
 docs and the code cannot drift apart unnoticed."""
 
@@ -312,6 +312,21 @@ class Rules(mt.SharedGatewayTest):
                     self.assertEqual(
                         c.cmd("RCPT TO:<ign@%s>" % INSTANCE).code, 250)
                     c.cmd("QUIT")
+        # Each refusal is a rejections row (the trace reads them).
+        # They are written in the background: wait for all three.
+        for _ in mt.deadline_loop(10, "three rejections rows"):
+            got = self.gw.query("SELECT mail_from, code, reply FROM "
+                                "rejections WHERE rcpt = ? ORDER BY at",
+                                (rcpt,))
+            if len(got) >= 3:
+                break
+            time.sleep(0.02)  # polling interval, not synchronisation
+        self.assertEqual(
+            [(g["mail_from"], g["code"]) for g in got],
+            [("NAGIOS@acme.com", 550), ("x@db.ops.acme.com", 550),
+             ("", 550)])
+        self.assertEqual(got[0]["reply"],
+                         "550 " + refused % "NAGIOS@acme.com")
         evt = self.send("guarded", message("allowed"))
         self.gw.wait_state(evt, "done")
         self.assertEqual(self.delivered("guarded", evt)["envelope"]
