@@ -113,6 +113,9 @@ struct instance {
 	char *host; /* lower case, no trailing dot */
 	char **sender_domains;
 	size_t n_sender_domains;
+	/* accept_cname_expanded: recover a recipient at a canonical name
+	 * for this instance (docs/routing.md, "CNAME recovery") */
+	bool accept_cname_expanded;
 	struct trigger *triggers;
 	size_t n_triggers;
 	unsigned line, column;

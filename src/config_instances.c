@@ -383,7 +383,7 @@ walk_instance(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
     struct instance *inst)
 {
 	static const char *const keys[] = { "host", "sender_domains",
-		"triggers" };
+		"triggers", "accept_cname_expanded" };
 	const struct ynode *v[NELEM(keys)], *k[NELEM(keys)];
 	char p[CFG_PATH_MAX];
 
@@ -391,7 +391,7 @@ walk_instance(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
 	inst->column = n->column;
 	if (!cfg_walk_map(ctx, n, path,
 		"a mapping (host, sender_domains, "
-		"triggers)",
+		"triggers, accept_cname_expanded)",
 		keys, NELEM(keys), v, k))
 		return;
 	if (v[0] == NULL) {
@@ -412,6 +412,10 @@ walk_instance(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
 	if (v[2] != NULL) {
 		cfg_path(p, path, "triggers");
 		walk_triggers(ctx, v[2], p, inst);
+	}
+	if (v[3] != NULL) {
+		cfg_path(p, path, "accept_cname_expanded");
+		cfg_walk_bool(ctx, v[3], p, &inst->accept_cname_expanded);
 	}
 }
 

@@ -154,6 +154,9 @@ void cfg_walk_dedup(struct cfg_ctx *ctx, const struct ynode *n,
 void cfg_walk_auto_replies(struct cfg_ctx *ctx, const struct ynode *n,
     const char *path, struct trigger *t);
 void cfg_free_trigger_rules(struct trigger *t);
+/* A YAML 1.2 core schema boolean (true/True/TRUE, false/...) into *out. */
+void cfg_walk_bool(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
+    bool *out);
 /* triggers.<name>.senders (config_rules.c): the sender policy's list. */
 void cfg_walk_senders(struct cfg_ctx *ctx, const struct ynode *n,
     const char *path, struct trigger *t);

@@ -149,8 +149,8 @@ walk_regex(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
 }
 
 /* YAML 1.2 core schema booleans. */
-static void
-walk_bool(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
+void
+cfg_walk_bool(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
     bool *out)
 {
 	static const char *const yes[] = { "true", "True", "TRUE" };
@@ -201,7 +201,7 @@ walk_prop(struct cfg_ctx *ctx, const struct ynode *n, const char *path,
 	}
 	if (v[3] != NULL) {
 		cfg_path(sub, path, "required");
-		walk_bool(ctx, v[3], sub, &p->required);
+		cfg_walk_bool(ctx, v[3], sub, &p->required);
 	}
 }
 

@@ -157,6 +157,7 @@ check_sample(const char *row, const struct config *cfg)
 	CHECK_STR(row, inst->host, "demo.localhost");
 	CHECK_NUM(row, inst->n_sender_domains, 1);
 	CHECK_STR(row, inst->sender_domains[0], "example.com");
+	CHECK_NUM(row, inst->accept_cname_expanded, false);
 	CHECK_NUM(row, inst->n_triggers, 2);
 	t = &inst->triggers[0];
 	CHECK_STR(row, t->name, "alert");
@@ -274,6 +275,7 @@ test_values(void **state)
 	    "instances:\n"
 	    "  - host: ACME.Triggers.Example.com.\n"
 	    "    sender_domains: [Acme.COM]\n"
+	    "    accept_cname_expanded: true\n"
 	    "    triggers:\n"
 	    "      DB-Outage:\n"
 	    "        recipients: [Oncall-DBA]\n"
@@ -302,12 +304,13 @@ test_values(void **state)
 	CHECK_NUM("values", inst->line, 12);
 	CHECK_NUM("values", inst->column, 11);
 	CHECK_STR("values", inst->sender_domains[0], "acme.com");
+	CHECK_NUM("values", inst->accept_cname_expanded, true);
 	CHECK_STR("values", t->name, "db-outage");
-	CHECK_NUM("values", t->line, 15);
+	CHECK_NUM("values", t->line, 16);
 	CHECK_NUM("values", t->column, 7);
 	CHECK_STR("values", t->recipients[0], "Oncall-DBA");
 	CHECK_NUM("values", t->n_steps, 2);
-	CHECK_NUM("values", t->steps[0].line, 18);
+	CHECK_NUM("values", t->steps[0].line, 19);
 	CHECK_NUM("values", t->steps[0].column, 13);
 	CHECK_STR("values", t->steps[0].url, "HTTPS://hooks.example.com/x");
 	CHECK_NUM("values", t->steps[1].argc, 3);
@@ -475,6 +478,10 @@ static const struct err_row instance_rows[] = {
 	    "instances:\n  - host: a.example\n    triggers: [a]\n",
 	    { "t.yaml:3:15: instances[0].triggers: expected a mapping of "
 	      "trigger names (alert: {flow: [...]}), got a sequence" } },
+	{ "accept_cname_expanded not a boolean",
+	    "instances:\n  - host: a.example\n    accept_cname_expanded: yes\n",
+	    { "t.yaml:3:28: instances[0].accept_cname_expanded: expected true "
+	      "or false, got a string" } },
 	{ "bad sender domain",
 	    "instances:\n  - host: a.example\n    sender_domains: [x-.com]\n",
 	    { "t.yaml:3:22: instances[0].sender_domains[0]: 'x-.com' is not a "
