@@ -48,6 +48,10 @@ struct limit_def {
 };
 
 #define FIELD(f) offsetof(struct limits, f), sizeof(((struct limits *)0)->f)
+#define QFIELD(f)                            \
+	offsetof(struct queue_retention, f), \
+	    sizeof(((struct queue_retention *)0)->f)
+#define DAY (24ULL * HOUR)
 
 /* Every limit: docs/config.md lists the same, with the replies. */
 static const struct limit_def limit_defs[] = {
@@ -71,10 +75,26 @@ static const struct limit_def limit_defs[] = {
 	    FIELD(shutdown_grace_ms), NULL },
 };
 
+/*
+ * The queue's retention keys (queue.retention ...): limits of the same
+ * kind, read by the same code, into struct queue_retention. 0 keeps
+ * forever (retention) or sets no cap (rejections_max).
+ */
+static const struct limit_def queue_limit_defs[] = {
+	{ "retention", LIMIT_DURATION, 7 * DAY, 0, 3650 * DAY,
+	    QFIELD(retention_ms), "0 keeps forever" },
+	{ "rejection_retention", LIMIT_DURATION, 7 * DAY, 0, 3650 * DAY,
+	    QFIELD(rejection_retention_ms), "0 keeps forever" },
+	{ "rejections_max", LIMIT_COUNT, 100000, 0, 100000000,
+	    QFIELD(rejections_max), "0 sets no cap" },
+};
+
+/* Sets the field d describes in base (a struct limits or
+ * queue_retention). */
 static void
-limit_set(struct limits *l, const struct limit_def *d, uint64_t v)
+limit_set(void *base, const struct limit_def *d, uint64_t v)
 {
-	char *field = (char *)l + d->offset;
+	char *field = (char *)base + d->offset;
 
 	/* The table's maxima fit every field's width. */
 	if (d->width == sizeof(uint64_t)) {
@@ -195,19 +215,20 @@ limit_value(struct cfg_ctx *ctx, const struct limit_def *d,
 		    kind_want[d->kind], kind_hint[d->kind]);
 		return false;
 	}
+	/* Out of every range, also of those that start at 0. */
 	if (negative)
-		*v = 0;
+		*v = UINT64_MAX;
 	return true;
 }
 
 static void
 walk_limit(struct cfg_ctx *ctx, const struct limit_def *d,
-    const struct ynode *n, struct limits *l)
+    const struct ynode *n, const char *section, void *l)
 {
 	char path[CFG_PATH_MAX], lo[32], hi[32], q[256];
 	uint64_t v;
 
-	cfg_path(path, "limits", "%s", d->name);
+	cfg_path(path, section, "%s", d->name);
 	if (!limit_value(ctx, d, n, path, &v))
 		return;
 	if (v < d->min || v > d->max) {
@@ -238,7 +259,28 @@ cfg_walk_limits(struct cfg_ctx *ctx, const struct ynode *map, struct limits *l)
 		return;
 	for (i = 0; i < NELEM(limit_defs); i++)
 		if (v[i] != NULL)
-			walk_limit(ctx, &limit_defs[i], v[i], l);
+			walk_limit(ctx, &limit_defs[i], v[i], "limits", l);
+}
+
+void
+config_default_queue_retention(struct queue_retention *r)
+{
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < NELEM(queue_limit_defs); i++)
+		limit_set(r, &queue_limit_defs[i], queue_limit_defs[i].def);
+}
+
+void
+cfg_walk_queue_limit(struct cfg_ctx *ctx, const char *name,
+    const struct ynode *n, struct queue_retention *r)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(queue_limit_defs); i++)
+		if (strcmp(queue_limit_defs[i].name, name) == 0)
+			walk_limit(ctx, &queue_limit_defs[i], n, "queue", r);
 }
 
 /* Freeing. */
@@ -368,6 +410,7 @@ config_parse(const char *name, const char *text, size_t len,
 	config_default_limits(&cfg->limits);
 	cfg->queue_backend = QUEUE_SQLITE;
 	cfg->queue_path = xstrdup("var/queue.db");
+	config_default_queue_retention(&cfg->queue_retention);
 	root = cfg_yaml_parse(&ctx, text != NULL ? text : "", len);
 	if (ctx.n_errs == 0)
 		cfg_walk(&ctx, root, cfg);

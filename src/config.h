@@ -123,6 +123,17 @@ struct instance {
 
 enum queue_backend { QUEUE_SQLITE };
 
+/*
+ * queue.retention, queue.rejection_retention, queue.rejections_max: what
+ * the gateway deletes, and when (docs/queue.md, "Retention"); limits in
+ * config.c's table. 0 keeps forever (durations) or sets no cap.
+ */
+struct queue_retention {
+	uint64_t retention_ms;           /* ended messages, default 7d */
+	uint64_t rejection_retention_ms; /* rejections rows, default 7d */
+	unsigned rejections_max;         /* rejections rows, default 100000 */
+};
+
 struct config {
 	char *
 	    path; /* file the config came from ("<embedded>" for the default) */
@@ -135,6 +146,7 @@ struct config {
 	char *tls_key;  /* tls.key */
 	enum queue_backend queue_backend;
 	char *queue_path; /* queue.path, default var/queue.db */
+	struct queue_retention queue_retention;
 	char **canonical_names;
 	size_t n_canonical_names;
 	struct instance *instances;
@@ -182,6 +194,8 @@ struct config *config_load(const char *path, struct config_errors *errs);
 struct config *config_load_default(struct config_errors *errs);
 /* Fills l with the documented defaults. */
 void config_default_limits(struct limits *l);
+/* Fills r with the documented defaults (7d, 7d, 100000). */
+void config_default_queue_retention(struct queue_retention *r);
 
 struct config *config_ref(struct config *cfg);
 /* Drops a reference; frees the config with the last one. NULL is a no-op. */

@@ -95,6 +95,9 @@ void cfg_walk(struct cfg_ctx *ctx, const struct ynode *root,
 /* Parses the limits mapping into l (config.c, next to the limits table). */
 void cfg_walk_limits(struct cfg_ctx *ctx, const struct ynode *map,
     struct limits *l);
+/* queue.<name> for a retention key (config.c's table); others ignored. */
+void cfg_walk_queue_limit(struct cfg_ctx *ctx, const char *name,
+    const struct ynode *n, struct queue_retention *r);
 
 /*
  * Marks in skip[] (one per pair) the pairs of map not to look at, after

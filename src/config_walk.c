@@ -360,15 +360,21 @@ walk_tls(struct cfg_ctx *ctx, const struct ynode *n, struct config *cfg)
 static void
 walk_queue(struct cfg_ctx *ctx, const struct ynode *n, struct config *cfg)
 {
-	static const char *const keys[] = { "backend", "path" };
+	static const char *const keys[] = { "backend", "path", "retention",
+		"rejection_retention", "rejections_max" };
 	const struct ynode *v[NELEM(keys)], *k[NELEM(keys)];
 	char q[QUOTE_MAX], *s;
+	size_t i;
 
 	if (n->kind == YN_SCALAR && n->is_null)
 		return;
-	if (!cfg_walk_map(ctx, n, "queue", "a mapping (backend, path)", keys,
-		NELEM(keys), v, k))
+	if (!cfg_walk_map(ctx, n, "queue", "a mapping (backend, path, ...)",
+		keys, NELEM(keys), v, k))
 		return;
+	for (i = 2; i < NELEM(keys); i++)
+		if (v[i] != NULL)
+			cfg_walk_queue_limit(ctx, keys[i], v[i],
+			    &cfg->queue_retention);
 	if (v[0] != NULL) {
 		s = cfg_get_string(ctx, v[0], "queue.backend");
 		if (s != NULL && strcmp(s, "sqlite") != 0) {

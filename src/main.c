@@ -20,6 +20,7 @@
 #include "doctor.h"
 #include "flow/runner.h"
 #include "mail/message.h"
+#include "queue/admin.h"
 #include "queue/queue.h"
 #include "route_cmd.h"
 #include "smtp/server.h"
@@ -47,6 +48,9 @@ static const char usage_text[] =
     "         [--probe [--port N]] [--timeout DURATION]\n"
     "                           why mail to a trigger address may bounce\n"
     "                           (CNAME expansion, DNS); exit 0/1/2\n"
+    "  queue list|show|retry|purge [...] [--config FILE | --queue PATH]\n"
+    "                           inspect the queue, retry dead events,\n"
+    "                           purge ended ones (mailtrigger queue help)\n"
     "  --help                   this text\n"
     "  --version                the version\n"
     "\n"
@@ -93,8 +97,9 @@ cmd_check_config(int argc, char **argv)
 struct serve_state {
 	struct event_base *base;
 	struct server *srv;
-	struct runner *runner;   /* delivery workers (flow/runner.h) */
-	const char *config_path; /* NULL: embedded default */
+	struct runner *runner;       /* delivery workers (flow/runner.h) */
+	struct retention *retention; /* queue/admin.h */
+	const char *config_path;     /* NULL: embedded default */
 	char *queue_path;
 };
 
@@ -130,6 +135,7 @@ reload_cb(evutil_socket_t sig, short what, void *arg)
 		log_msg(LOG_ERROR, "reload_failed", err);
 	else {
 		runner_set_config(st->runner, cfg);
+		retention_set_config(st->retention, cfg);
 		log_msg(LOG_INFO, "reloaded", st->config_path);
 	}
 	config_unref(cfg);
@@ -203,11 +209,17 @@ serve(const char *config_path)
 		fprintf(stderr, "mailtrigger: delivery: %s\n", err);
 		goto out;
 	}
+	st.retention = retention_start(cfg, err, sizeof(err));
+	if (st.retention == NULL) {
+		fprintf(stderr, "mailtrigger: %s\n", err);
+		goto out;
+	}
 	log_msg(LOG_INFO, "started", "mailtrigger " MT_VERSION);
 	event_base_dispatch(st.base);
 	status = 0;
 out:
 	server_free(st.srv);
+	retention_stop(st.retention);
 	runner_stop(st.runner, cfg->limits.shutdown_grace_ms);
 	for (i = 0; i < NELEM(sigs); i++)
 		event_free(sigs[i]);
@@ -296,6 +308,7 @@ static const struct command {
 	{ "doctor", cmd_doctor },
 	{ "parse", cmd_parse },
 	{ "route", cmd_route },
+	{ "queue", cmd_queue },
 };
 
 int
