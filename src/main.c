@@ -19,6 +19,7 @@
 #include "config.h"
 #include "doctor.h"
 #include "flow/runner.h"
+#include "flow/trace.h"
 #include "mail/message.h"
 #include "queue/admin.h"
 #include "queue/queue.h"
@@ -51,6 +52,10 @@ static const char usage_text[] =
     "  queue list|show|retry|purge [...] [--config FILE | --queue PATH]\n"
     "                           inspect the queue, retry dead events,\n"
     "                           purge ended ones (mailtrigger queue help)\n"
+    "  trace [--config FILE] [--json] ID | --message-id MSGID |\n"
+    "        --from ADDR [--since AGE] | --refusals [--since AGE]\n"
+    "                           why a message did or did not trigger: RCPT\n"
+    "                           refusals, rules, attempts (docs/trace.md)\n"
     "  --help                   this text\n"
     "  --version                the version\n"
     "\n"
@@ -309,6 +314,7 @@ static const struct command {
 	{ "parse", cmd_parse },
 	{ "route", cmd_route },
 	{ "queue", cmd_queue },
+	{ "trace", cmd_trace },
 };
 
 int
