@@ -2,9 +2,11 @@
  * doctor - the `mailtrigger doctor` command (see doctor.h).
  *
  * Shell around three pure parts: mxplan_run() (the RFC 5321 5.1 walk),
- * route_rcpt() (what the gateway answers) and judge() below (the verdict
- * and the fixes); --probe asks the MX hosts themselves (doctor_probe.c).
- * Output is plain words or, with --json, one JSON object.
+ * route_rcpt() (what the gateway answers) and judge_all() below (the
+ * verdict and the fixes); --probe asks the MX hosts themselves
+ * (doctor_probe.c). Output (doctor_out.c) is plain words or, with
+ * --json, one JSON object. The same checks, one address at a time, are
+ * what `check-dns` runs for every name of a config (check_dns.c).
  *
  * Sender behaviour the fixes rely on, checked against each MTA's manual:
  *   Sendmail: the $[ $] canonicalization replaces a CNAME by its target
@@ -24,48 +26,22 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "config.h"
 #include "dns/mxplan.h"
 #include "dns/resolve.h"
 #include "doctor.h"
+#include "doctor_int.h"
 #include "doctor_probe.h"
 #include "mail/address.h"
 #include "route/router.h"
 #include "util/units.h"
 #include "util/xmalloc.h"
 
-#define DOCTOR_OK 0
-#define DOCTOR_SOME 1
-#define DOCTOR_ALL 2
-#define FIXES_MAX 8
-
 struct opts {
 	const char *address;
-	const char *dns;
-	const char *config;
-	uint64_t timeout_ms;
-	bool json;
+	struct doctor_opts c; /* --config, --dns, --timeout, --json */
 	bool probe;
 	int port; /* --probe: SMTP port of the MX hosts */
-};
-
-struct report {
-	struct mailbox rcpt;
-	struct mxplan *plan;
-	struct dns_lookups lookups;
-	bool expands; /* a CNAME-expanding sender rewrites the address */
-	struct mailbox expanded;
-	bool routed; /* --config given: the router's answers below */
-	struct route_result orig, exp;
-	struct probe *probe; /* --probe, or NULL */
-	const char *servers; /* --dns, or NULL: the system resolver */
-	unsigned timeout_ms;
-	int status;
-	char verdict[600];
-	size_t nfixes;
-	char fixes[FIXES_MAX][600];
 };
 
 static int
@@ -96,26 +72,21 @@ parse_port(const char *s, int *port)
 static bool
 parse_opts(int argc, char **argv, struct opts *o)
 {
-	int i;
+	int i, common;
 
 	memset(o, 0, sizeof(*o));
-	o->timeout_ms = 2000;
+	o->c.timeout_ms = DOCTOR_TIMEOUT_DEFAULT_MS;
 	o->port = 25;
 	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			o->json = true;
-		else if (strcmp(argv[i], "--probe") == 0)
+		common = doctor_option(argc, argv, &i, &o->c);
+		if (common < 0)
+			return false;
+		if (common > 0)
+			continue;
+		if (strcmp(argv[i], "--probe") == 0)
 			o->probe = true;
 		else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
 			if (!parse_port(argv[++i], &o->port))
-				return false;
-		} else if (strcmp(argv[i], "--dns") == 0 && i + 1 < argc)
-			o->dns = argv[++i];
-		else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			o->config = argv[++i];
-		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
-			if (!units_parse_duration(argv[++i], &o->timeout_ms) ||
-			    o->timeout_ms == 0 || o->timeout_ms > 60000)
 				return false;
 		} else if (argv[i][0] != '-' && o->address == NULL)
 			o->address = argv[i];
@@ -153,7 +124,7 @@ parse_address(const char *s, struct mailbox *mb, char *err, size_t errlen)
 
 /* local@canonical, the address a CNAME-expanding sender writes. */
 static bool
-expand_address(struct report *r)
+expand_address(struct doctor_check *r)
 {
 	const char *at = strrchr(r->rcpt.address, '@');
 	char path[ADDR_PATH_MAX + 3];
@@ -170,7 +141,7 @@ expand_address(struct report *r)
 }
 
 static void
-route_both(const struct config *cfg, struct report *r)
+route_both(const struct config *cfg, struct doctor_check *r)
 {
 	struct route_query q = { NULL, &r->rcpt };
 
@@ -182,15 +153,15 @@ route_both(const struct config *cfg, struct report *r)
 	r->routed = true;
 }
 
-static void add_fix(struct report *r, const char *fmt, ...)
+static void add_fix(struct doctor_check *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-add_fix(struct report *r, const char *fmt, ...)
+add_fix(struct doctor_check *r, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (r->nfixes == FIXES_MAX)
+	if (r->nfixes == DOCTOR_FIXES_MAX)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(r->fixes[r->nfixes++], sizeof(r->fixes[0]), fmt, ap);
@@ -210,7 +181,7 @@ has_finding(const struct mxplan *p, enum finding_code code)
 
 /* The MX records the instance host should have instead of its CNAME. */
 static void
-fix_own_mx(struct report *r)
+fix_own_mx(struct doctor_check *r)
 {
 	const struct mxplan *p = r->plan;
 	char recs[400] = "";
@@ -230,8 +201,10 @@ fix_own_mx(struct report *r)
 }
 
 static void
-fix_expansion(struct report *r)
+fix_expansion(struct doctor_check *r)
 {
+	size_t i, first = r->nfixes;
+
 	add_fix(r,
 	    "Sending server, Sendmail: add define(`confDONT_EXPAND_CNAMES', "
 	    "`True') to sendmail.mc, rebuild sendmail.cf and restart "
@@ -241,14 +214,16 @@ fix_expansion(struct report *r)
 	    "rewrites a recipient domain that is a CNAME (Postfix's "
 	    "smtp_cname_overrides_servername changes only the logged server "
 	    "name)");
+	for (i = first; i < r->nfixes; i++)
+		r->fix_sender[i] = true;
 	fix_own_mx(r);
 }
 
-static void set_verdict(struct report *r, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void set_verdict(struct doctor_check *r, int status, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 static void
-set_verdict(struct report *r, int status, const char *fmt, ...)
+set_verdict(struct doctor_check *r, int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -260,7 +235,7 @@ set_verdict(struct report *r, int status, const char *fmt, ...)
 
 /* Verdict and fixes when no sender can deliver. */
 static void
-judge_undeliverable(struct report *r)
+judge_undeliverable(struct doctor_check *r)
 {
 	const struct mxplan *p = r->plan;
 
@@ -330,7 +305,7 @@ judge_undeliverable(struct report *r)
  * refused (reply text in buf), -1 not known.
  */
 static int
-answer(const struct report *r, bool expanded, char *buf, size_t len)
+answer(const struct doctor_check *r, bool expanded, char *buf, size_t len)
 {
 	const struct route_result *res = expanded ? &r->exp : &r->orig;
 	const struct probe_step *st;
@@ -351,7 +326,7 @@ answer(const struct report *r, bool expanded, char *buf, size_t len)
 
 /* Pure: the verdict, exit status and fixes from the plan and replies. */
 static void
-judge(struct report *r)
+judge_all(struct doctor_check *r)
 {
 	const struct mxplan *p = r->plan;
 	char reply[ROUTE_TEXT_MAX + 32];
@@ -396,315 +371,195 @@ judge(struct report *r)
 		    p->canonical);
 }
 
-static void
-print_rr(const struct dns_rr *rr)
+int
+doctor_option(int argc, char **argv, int *i, struct doctor_opts *o)
 {
-	if (rr->type == DNS_T_MX)
-		printf("       %s. %u MX %u %s%s\n", rr->owner, rr->ttl,
-		    rr->pref, rr->data, strcmp(rr->data, ".") == 0 ? "" : ".");
-	else if (rr->type == DNS_T_CNAME)
-		printf("       %s. %u CNAME %s.\n", rr->owner, rr->ttl,
-		    rr->data);
-	else if (rr->type == DNS_T_TXT)
-		printf("       %s. %u TXT \"%s\"\n", rr->owner, rr->ttl,
-		    rr->data);
-	else
-		printf("       %s. %u %s %s\n", rr->owner, rr->ttl,
-		    dns_type_name(rr->type), rr->data);
-}
+	const char *opt = argv[*i];
 
-static void
-print_steps(const struct report *r)
-{
-	const struct mxplan *p = r->plan;
-	const struct dns_answer *a;
-	size_t i, j;
-
-	printf("DNS server: %s\n\n",
-	    r->servers ? r->servers : "the system's (/etc/resolv.conf)");
-	printf("Lookups, in the order an RFC 5321 sender does them "
-	       "(5.1):\n");
-	for (i = 0; i < p->nsteps; i++) {
-		a = p->steps[i];
-		printf("  %2zu. %s %s: %s", i + 1, a->qname,
-		    dns_type_name(a->qtype), dns_rcode_name(a->rcode));
-		if (a->rcode == DNS_TIMEOUT)
-			printf(" - no answer from the DNS server within "
-			       "%u ms",
-			    r->timeout_ms);
-		else if (a->rcode == DNS_NOERROR && a->n == 0)
-			printf(", no %s records", dns_type_name(a->qtype));
-		if (a->detail[0] != '\0')
-			printf(" (%s)", a->detail);
-		printf("\n");
-		for (j = 0; j < a->n; j++)
-			print_rr(&a->rr[j]);
+	if (strcmp(opt, "--json") == 0) {
+		o->json = true;
+		return 1;
 	}
+	if (strcmp(opt, "--config") != 0 && strcmp(opt, "--dns") != 0 &&
+	    strcmp(opt, "--timeout") != 0)
+		return 0;
+	if (*i + 1 >= argc)
+		return -1;
+	(*i)++;
+	if (strcmp(opt, "--config") == 0)
+		o->config = argv[*i];
+	else if (strcmp(opt, "--dns") == 0)
+		o->dns = argv[*i];
+	else if (!units_parse_duration(argv[*i], &o->timeout_ms) ||
+	    o->timeout_ms == 0 || o->timeout_ms > DOCTOR_TIMEOUT_MAX_MS)
+		return -1;
+	return 1;
 }
 
-static void
-print_plan(const struct mxplan *p)
+struct dns_resolver *
+doctor_resolver_new(const struct doctor_opts *o, const struct config *cfg,
+    char **servers, char *err, size_t errlen)
 {
-	size_t i, j;
+	struct dns_config dc = { 0 };
+	struct dns_resolver *res;
+	char bad[CONFIG_DNS_SERVER_LEN];
+	const char *why;
 
-	printf("\nWhere mail for %s goes:\n", p->domain);
-	if (p->nchain > 0) {
-		printf("  CNAME chain:");
-		for (i = 0; i <= p->nchain; i++)
-			printf("%s %s", i ? " ->" : "", p->chain[i]);
-		printf("\n");
-	}
-	printf("  outcome: %s\n", mxplan_outcome_name(p->outcome));
-	for (i = 0; i < p->nhosts; i++) {
-		const struct mx_host *h = &p->hosts[i];
-
-		printf("  %s %u %s%s%s%s:", h->implicit ? "implicit MX" : "MX",
-		    h->pref, h->name, h->is_cname ? " (alias of " : "",
-		    h->is_cname ? h->canonical : "", h->is_cname ? ")" : "");
-		for (j = 0; j < h->naddr; j++)
-			printf(" %s", h->addr[j]);
-		printf("%s\n", h->naddr ? "" : " no address");
-	}
-	if (p->nfindings == 0)
-		return;
-	printf("\nFindings:\n");
-	for (i = 0; i < p->nfindings; i++)
-		printf("  %s [%s]: %s\n",
-		    finding_level_name(p->findings[i].level),
-		    finding_code_name(p->findings[i].code),
-		    p->findings[i].text);
-}
-
-static void
-print_route(const char *label, const struct route_result *res)
-{
-	printf("  gateway reply to %s: %d %s %s\n", label, res->code,
-	    res->enhanced, res->text);
-}
-
-static void
-print_probe(const struct probe *pr)
-{
-	const struct probe_try *t;
-	size_t i, j;
-
-	printf("\nSMTP probe (never DATA):\n");
-	if (pr->ntries == 0)
-		printf("  no MX host has an address to connect to\n");
-	for (i = 0; i < pr->ntries; i++) {
-		t = &pr->tries[i];
-		printf("  %s [%s]:%d\n", t->host, t->addr, t->port);
-		for (j = 0; j < t->nsteps; j++) {
-			if (t->steps[j].command[0] != '\0')
-				printf("    > %s\n", t->steps[j].command);
-			if (t->steps[j].code != 0)
-				printf("    < %s\n", t->steps[j].text);
+	*servers = NULL;
+	if (o->dns != NULL) {
+		*servers = config_dns_servers_csv(o->dns, bad, sizeof(bad),
+		    &why);
+		if (*servers == NULL) {
+			snprintf(err, errlen, "--dns: '%s' %s", bad, why);
+			return NULL;
 		}
-		if (t->error[0] != '\0')
-			printf("    ! %s\n", t->error);
+	} else if (cfg != NULL && cfg->dns_servers_csv != NULL)
+		*servers = xstrdup(cfg->dns_servers_csv);
+	if (dns_library_init() != 0) {
+		snprintf(err, errlen, "c-ares init failed");
+		goto fail;
 	}
+	dc.servers = *servers;
+	dc.timeout_ms = (unsigned)o->timeout_ms;
+	dc.tries = 1;
+	res = dns_resolver_new(&dc, err, errlen);
+	if (res == NULL)
+		goto fail;
+	return res;
+fail:
+	free(*servers);
+	*servers = NULL;
+	return NULL;
 }
 
-static void
-print_plain(const struct report *r)
-{
-	size_t i;
-
-	printf("Checking <%s>\n\n", r->rcpt.address);
-	print_steps(r);
-	print_plan(r->plan);
-	printf("\nCNAME expansion (Sendmail's default):\n");
-	if (!r->expands)
-		printf("  %s is not a CNAME: nothing is rewritten\n",
-		    r->plan->domain);
-	else
-		printf("  a CNAME-expanding sender sends RCPT TO:<%s> and "
-		       "rewrites To: the same way\n",
-		    r->expanded.address);
-	if (r->routed) {
-		print_route("the address as given", &r->orig);
-		if (r->expands)
-			print_route("the expanded address", &r->exp);
-	} else if (r->expands && r->probe == NULL)
-		printf("  (--config FILE or --probe shows the gateway's "
-		       "reply)\n");
-	if (r->probe != NULL)
-		print_probe(r->probe);
-	printf("\nVerdict: %s\n", r->verdict);
-	if (r->nfixes > 0)
-		printf("\nFix:\n");
-	for (i = 0; i < r->nfixes; i++)
-		printf("  - %s\n", r->fixes[i]);
-}
-
-static json_t *
-json_answer(const struct dns_answer *a)
-{
-	json_t *recs = json_array();
-	size_t j;
-
-	for (j = 0; j < a->n; j++) {
-		const struct dns_rr *rr = &a->rr[j];
-		json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "name", rr->owner,
-		    "type", dns_type_name(rr->type), "ttl", (json_int_t)rr->ttl,
-		    "data", rr->data);
-
-		if (rr->type == DNS_T_MX)
-			json_object_set_new(o, "preference",
-			    json_integer(rr->pref));
-		json_array_append_new(recs, o);
-	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "name", a->qname, "type",
-	    dns_type_name(a->qtype), "rcode", dns_rcode_name(a->rcode),
-	    "detail", a->detail, "records", recs);
-}
-
-static json_t *
-json_host(const struct mx_host *h)
-{
-	json_t *addrs = json_array();
-	size_t j;
-
-	for (j = 0; j < h->naddr; j++)
-		json_array_append_new(addrs,
-		    json_pack("{s:s, s:I}", "address", h->addr[j], "ttl",
-			(json_int_t)h->addr_ttl[j]));
-	return json_pack("{s:s, s:s, s:I, s:I, s:b, s:b, s:o}", "name", h->name,
-	    "canonical", h->canonical, "preference", (json_int_t)h->pref, "ttl",
-	    (json_int_t)h->ttl, "implicit", h->implicit, "cname", h->is_cname,
-	    "addresses", addrs);
-}
-
-static json_t *
-json_plan(const struct mxplan *p)
-{
-	json_t *steps = json_array(), *chain = json_array();
-	json_t *hosts = json_array(), *finds = json_array();
-	size_t i;
-
-	for (i = 0; i < p->nsteps; i++)
-		json_array_append_new(steps, json_answer(p->steps[i]));
-	for (i = 0; i <= p->nchain; i++)
-		json_array_append_new(chain, json_string(p->chain[i]));
-	for (i = 0; i < p->nhosts; i++)
-		json_array_append_new(hosts, json_host(&p->hosts[i]));
-	for (i = 0; i < p->nfindings; i++)
-		json_array_append_new(finds,
-		    json_pack("{s:s, s:s, s:s, s:s}", "code",
-			finding_code_name(p->findings[i].code), "level",
-			finding_level_name(p->findings[i].level), "name",
-			p->findings[i].name, "text", p->findings[i].text));
-	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "domain",
-	    p->domain, "canonical", p->canonical, "cname_chain", chain,
-	    "outcome", mxplan_outcome_name(p->outcome), "lookups", steps, "mx",
-	    hosts, "findings", finds);
-}
-
-static json_t *
-json_route(const struct report *r, const struct route_result *res)
-{
-	if (!r->routed)
-		return json_null();
-	return json_pack("{s:b, s:i, s:s, s:s, s:s}", "accepted",
-	    res->verdict == ROUTE_OK, "code", res->code, "enhanced",
-	    res->enhanced, "text", res->text, "reason",
-	    res->reason ? res->reason : "");
-}
-
-static json_t *
-json_probe(const struct probe *pr)
-{
-	json_t *tries, *steps;
-	const struct probe_try *t;
-	size_t i, j;
-
-	if (pr == NULL)
-		return json_null();
-	tries = json_array();
-	for (i = 0; i < pr->ntries; i++) {
-		t = &pr->tries[i];
-		steps = json_array();
-		for (j = 0; j < t->nsteps; j++)
-			json_array_append_new(steps,
-			    json_pack("{s:s, s:i, s:s}", "command",
-				t->steps[j].command, "code", t->steps[j].code,
-				"reply", t->steps[j].text));
-		json_array_append_new(tries,
-		    json_pack("{s:s, s:s, s:i, s:s, s:o}", "host", t->host,
-			"address", t->addr, "port", t->port, "error", t->error,
-			"dialogue", steps));
-	}
-	return tries;
-}
-
-static void
-print_json(const struct report *r)
-{
-	json_t *fixes = json_array(), *exp, *root;
-	size_t i;
-
-	for (i = 0; i < r->nfixes; i++)
-		json_array_append_new(fixes, json_string(r->fixes[i]));
-	exp = json_pack("{s:b, s:s?, s:o}", "rewrites", r->expands, "address",
-	    r->expands ? r->expanded.address : NULL, "gateway",
-	    r->expands ? json_route(r, &r->exp) : json_null());
-	root = json_pack("{s:s, s:s?, s:o, s:o, s:o, s:o, s:i, s:s, s:o}",
-	    "address", r->rcpt.address, "dns_servers", r->servers, "dns",
-	    json_plan(r->plan), "probe", json_probe(r->probe), "gateway",
-	    json_route(r, &r->orig), "cname_expansion", exp, "status",
-	    r->status, "verdict", r->verdict, "fixes", fixes);
-	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-	fputc('\n', stdout);
-	json_decref(root);
-}
-
-/* The config's routes for both addresses; false: config errors. */
-static bool
-load_and_route(const char *path, struct report *r)
+struct config *
+doctor_load_config(const char *cmd, const char *path)
 {
 	struct config_errors errs = { 0 };
 	struct config *cfg = config_load(path, &errs);
 	size_t i;
 
-	if (cfg == NULL) {
-		for (i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.items[i]);
-		config_errors_free(&errs);
-		return false;
-	}
-	route_both(cfg, r);
-	config_unref(cfg);
+	for (i = 0; cfg == NULL && i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.items[i]);
+	if (cfg == NULL)
+		fprintf(stderr, "mailtrigger %s: %s: the config has errors\n",
+		    cmd, path);
 	config_errors_free(&errs);
-	return true;
+	return cfg;
 }
 
-/* Resolves the domain (blocking) into r->plan. */
-static bool
-resolve(const struct opts *o, struct report *r)
+struct doctor_check *
+doctor_check_new(const char *address, char *err, size_t errlen)
 {
-	struct dns_config dc = { 0 };
-	struct dns_resolver *res;
-	char err[256];
+	struct doctor_check *r = xcalloc(1, sizeof(*r));
 
-	dc.servers = o->dns;
-	dc.timeout_ms = (unsigned)o->timeout_ms;
-	dc.tries = 1;
-	if (dns_library_init() != 0) {
-		fprintf(stderr, "mailtrigger doctor: c-ares init failed\n");
-		return false;
+	if (!parse_address(address, &r->rcpt, err, errlen)) {
+		free(r);
+		return NULL;
 	}
-	res = dns_resolver_new(&dc, err, sizeof(err));
-	if (res == NULL) {
-		fprintf(stderr, "mailtrigger doctor: %s\n", err);
-		return false;
-	}
-	mxplan_resolve(res, r->rcpt.domain, &r->lookups, r->plan);
-	dns_resolver_free(res);
-	return true;
+	r->plan = xcalloc(1, sizeof(*r->plan));
+	return r;
 }
 
 static void
-run_probe(const struct opts *o, struct report *r)
+plan_done(struct mxplan *plan, void *arg)
+{
+	struct doctor_check *r = arg;
+
+	r->resolved = true;
+}
+
+void
+doctor_check_start(struct doctor_check *r, struct dns_resolver *res,
+    const char *servers, unsigned timeout_ms)
+{
+	free(r->servers);
+	r->servers = servers != NULL ? xstrdup(servers) : NULL;
+	r->timeout_ms = timeout_ms;
+	mxplan_resolve_async(res, r->rcpt.domain, &r->lookups, r->plan,
+	    plan_done, r);
+}
+
+/* The CNAME-expanded form and, with a config, the router's replies. */
+static void
+expand_and_route(struct doctor_check *r, const struct config *cfg)
+{
+	if (!r->resolved)
+		abort(); /* a bug: judged before the lookups ended */
+	/* Only a chain that resolves gets expanded: Sendmail keeps the
+	 * name when $[ $] finds nothing. */
+	r->expands = r->plan->nchain > 0 &&
+	    r->plan->outcome == MXPLAN_DELIVERABLE && expand_address(r);
+	if (cfg != NULL)
+		route_both(cfg, r);
+}
+
+void
+doctor_check_judge(struct doctor_check *r, const struct config *cfg)
+{
+	expand_and_route(r, cfg);
+	judge_all(r);
+}
+
+int
+doctor_check_status(const struct doctor_check *r)
+{
+	return r->status;
+}
+
+const char *
+doctor_check_address(const struct doctor_check *r)
+{
+	return r->rcpt.address;
+}
+
+const char *
+doctor_check_verdict(const struct doctor_check *r)
+{
+	return r->verdict;
+}
+
+const char *
+doctor_check_expanded(const struct doctor_check *r)
+{
+	return r->expands ? r->expanded.address : NULL;
+}
+
+const char *
+doctor_check_canonical(const struct doctor_check *r)
+{
+	return r->plan->canonical;
+}
+
+size_t
+doctor_check_nfixes(const struct doctor_check *r)
+{
+	return r->nfixes;
+}
+
+const char *
+doctor_check_fix(const struct doctor_check *r, size_t i, bool *sender_side)
+{
+	if (i >= r->nfixes)
+		return NULL;
+	*sender_side = r->fix_sender[i];
+	return r->fixes[i];
+}
+
+void
+doctor_check_free(struct doctor_check *r)
+{
+	if (r == NULL)
+		return;
+	dns_lookups_free(&r->lookups);
+	free(r->probe);
+	free(r->plan);
+	free(r->servers);
+	free(r);
+}
+
+static void
+run_probe(const struct opts *o, struct doctor_check *r)
 {
 	char helo[256];
 
@@ -719,41 +574,44 @@ run_probe(const struct opts *o, struct report *r)
 int
 cmd_doctor(int argc, char **argv)
 {
-	struct report *r;
-	struct opts o;
-	char err[300];
+	struct doctor_check *r = NULL;
+	struct dns_resolver *res = NULL;
+	struct config *cfg = NULL;
+	char err[300], *servers = NULL;
 	int status = DOCTOR_ALL;
+	struct opts o;
 
 	if (!parse_opts(argc, argv, &o))
 		return usage();
-	r = xcalloc(1, sizeof(*r));
-	r->plan = xcalloc(1, sizeof(*r->plan));
-	if (!parse_address(o.address, &r->rcpt, err, sizeof(err))) {
-		fprintf(stderr, "mailtrigger doctor: %s\n", err);
-		goto out;
+	r = doctor_check_new(o.address, err, sizeof(err));
+	if (r == NULL)
+		goto fail;
+	if (o.c.config != NULL) {
+		cfg = doctor_load_config("doctor", o.c.config);
+		if (cfg == NULL)
+			goto out;
 	}
-	r->servers = o.dns;
-	r->timeout_ms = (unsigned)o.timeout_ms;
-	if (!resolve(&o, r))
-		goto out;
-	/* Only a chain that resolves gets expanded: Sendmail keeps the
-	 * name when $[ $] finds nothing. */
-	r->expands = r->plan->nchain > 0 &&
-	    r->plan->outcome == MXPLAN_DELIVERABLE && expand_address(r);
-	if (o.config != NULL && !load_and_route(o.config, r))
-		goto out;
+	res = doctor_resolver_new(&o.c, cfg, &servers, err, sizeof(err));
+	if (res == NULL)
+		goto fail;
+	doctor_check_start(r, res, servers, (unsigned)o.c.timeout_ms);
+	dns_wait(res);
+	expand_and_route(r, cfg);
 	if (o.probe && r->plan->outcome == MXPLAN_DELIVERABLE)
 		run_probe(&o, r);
-	judge(r);
-	if (o.json)
-		print_json(r);
+	judge_all(r);
+	if (o.c.json)
+		doctor_json_dump(doctor_check_json(r));
 	else
-		print_plain(r);
+		doctor_print_plain(r);
 	status = r->status;
+	goto out;
+fail:
+	fprintf(stderr, "mailtrigger doctor: %s\n", err);
 out:
-	dns_lookups_free(&r->lookups);
-	free(r->probe);
-	free(r->plan);
-	free(r);
+	doctor_check_free(r);
+	dns_resolver_free(res);
+	free(servers);
+	config_unref(cfg);
 	return status;
 }

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "check_dns.h"
 #include "config.h"
 #include "doctor.h"
 #include "flow/runner.h"
@@ -39,6 +40,9 @@ static const char usage_text[] =
     "                           sample config, etc/mailtrigger.yaml)\n"
     "  check-config FILE        validate a config; print FILE:LINE:COLUMN:\n"
     "                           message for each error\n"
+    "  check-dns --config FILE [--dns HOST[:PORT]] [--json]\n"
+    "                           doctor's checks for every instance host\n"
+    "                           and trigger name of a config; exit 0/1/2\n"
     "  parse [FILE]             print the event JSON's message object for a\n"
     "                           message (stdin when no FILE)\n"
     "  route [--config FILE] --from ADDR --to ADDR [--to ADDR...] [--json]\n"
@@ -311,6 +315,7 @@ static const struct command {
 	{ "serve", cmd_serve },
 	{ "check-config", cmd_check_config },
 	{ "doctor", cmd_doctor },
+	{ "check-dns", cmd_check_dns },
 	{ "parse", cmd_parse },
 	{ "route", cmd_route },
 	{ "queue", cmd_queue },

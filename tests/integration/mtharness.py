@@ -26,6 +26,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import sqlite3
@@ -892,6 +893,112 @@ class Postfix:
             if m:
                 return m
             time.sleep(0.05)  # polling interval
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---------------------------------------------------------------- unbound
+
+UNBOUND_CONF = """server:
+  interface: {address}@{port}
+  port: {port}
+  do-daemonize: no
+  use-syslog: no
+  username: ""
+  chroot: ""
+  pidfile: ""
+  directory: "{dir}"
+  do-ip6: no
+  access-control: 127.0.0.0/8 allow
+  module-config: "iterator"
+  verbosity: 1
+"""
+
+UNBOUND_ZONE = """auth-zone:
+  name: "{origin}"
+  zonefile: "{dir}/{file}"
+  for-downstream: yes
+  for-upstream: no
+"""
+
+
+def free_udp_port():
+    """A loopback UDP port free right now (unbound cannot take 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unbound_binary():
+    """Debian's unbound (scripts/install-deps installs it)."""
+    for path in (shutil.which("unbound"), "/usr/sbin/unbound"):
+        if path and os.access(path, os.X_OK):
+            return path
+    raise AssertionError("unbound is not installed: run scripts/install-deps")
+
+
+class Unbound:
+    """unbound answering authoritatively for the test's own zones.
+
+    zones: {origin: zone text}, e.g. {"example.": "$ORIGIN example.\\n..."}.
+    Listens on address:port (port None: a free loopback port). prefix is
+    put before the command (["ip", "netns", "exec", NAME] to run it in a
+    network namespace). self.server is "ADDRESS:PORT" for --dns and
+    dns.servers. Waits for unbound's "start of service" log line.
+    """
+
+    def __init__(self, zones, address="127.0.0.1", port=None, prefix=()):
+        self.dir = tempfile.mkdtemp(prefix="mt-unbound-")
+        self.port = port or free_udp_port()
+        self.server = "%s:%d" % (address, self.port)
+        conf = UNBOUND_CONF.format(address=address, port=self.port,
+                                   dir=self.dir)
+        for i, (origin, text) in enumerate(zones.items()):
+            name = "zone%d" % i
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(text)
+            conf += UNBOUND_ZONE.format(origin=origin, dir=self.dir,
+                                        file=name)
+        self.conf = os.path.join(self.dir, "unbound.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        self.logfile = open(os.path.join(self.dir, "unbound.log"), "w+")
+        self.proc = subprocess.Popen(
+            list(prefix) + [unbound_binary(), "-d", "-c", self.conf],
+            stdout=self.logfile, stderr=self.logfile)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.close()
+            raise
+
+    def log(self):
+        self.logfile.seek(0)
+        return self.logfile.read()
+
+    def _wait_ready(self):
+        for _ in deadline_loop(10.0, "unbound to start",
+                               lambda: "\nunbound log:\n" + self.log()):
+            if "start of service" in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError("unbound exited %d:\n%s"
+                                     % (self.proc.returncode, self.log()))
+            try:
+                self.proc.wait(0.05)  # poll interval; exit is checked above
+            except subprocess.TimeoutExpired:
+                pass
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.logfile.close()
+        subprocess.run(["rm", "-rf", self.dir], check=False)
 
     def __enter__(self):
         return self

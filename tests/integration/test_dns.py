@@ -52,26 +52,6 @@ probe       CNAME lb-9.mx
 lb-9.mx     MX  10 gw
 """
 
-CONF = """server:
-  interface: 127.0.0.1@{port}
-  port: {port}
-  do-daemonize: no
-  use-syslog: no
-  username: ""
-  chroot: ""
-  pidfile: ""
-  directory: "{dir}"
-  do-ip6: no
-  access-control: 127.0.0.0/8 allow
-  module-config: "iterator"
-  verbosity: 1
-auth-zone:
-  name: "example."
-  zonefile: "{dir}/example.zone"
-  for-downstream: yes
-  for-upstream: no
-"""
-
 # name, address, exit status, outcome, findings, plan ("PREF HOST[ADDRS]"),
 # address a CNAME-expanding sender writes (None: not rewritten)
 ROWS = [
@@ -98,12 +78,6 @@ ROWS = [
 ]
 
 
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def plan_text(plan):
     return " ".join("%d %s[%s]" % (h["preference"], h["name"],
                                    ",".join(a["address"]
@@ -117,54 +91,13 @@ def plan_text(plan):
 class DoctorDNS(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        cls.unbound = mtharness.Unbound({"example.": ZONE})
+        cls.dns = cls.unbound.server
         cls.tmp = tempfile.TemporaryDirectory(prefix="mt-dns-")
-        d = cls.tmp.name
-        with open(os.path.join(d, "example.zone"), "w") as f:
-            f.write(ZONE)
-        cls.port = free_udp_port()
-        conf = os.path.join(d, "unbound.conf")
-        with open(conf, "w") as f:
-            f.write(CONF.format(port=cls.port, dir=d))
-        exe = shutil.which("unbound") or "/usr/sbin/unbound"
-        cls.log = open(os.path.join(d, "unbound.log"), "w+")
-        cls.proc = subprocess.Popen([exe, "-d", "-c", conf],
-                                    stdout=cls.log, stderr=cls.log)
-        cls.dns = "127.0.0.1:%d" % cls.port
-        cls.wait_ready()
-
-    @classmethod
-    def wait_ready(cls):
-        """Waits for unbound's "start of service" log line."""
-        def log():
-            cls.log.seek(0)
-            return cls.log.read()
-        try:
-            for _ in mtharness.deadline_loop(
-                    10.0, "unbound to start",
-                    lambda: "\nunbound log:\n" + log()):
-                if "start of service" in log():
-                    return
-                if cls.proc.poll() is not None:
-                    raise AssertionError("unbound exited %d:\n%s"
-                                         % (cls.proc.returncode, log()))
-                cls.proc_wait(0.05)
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def proc_wait(cls, t):
-        try:
-            cls.proc.wait(t)
-        except subprocess.TimeoutExpired:
-            pass
 
     @classmethod
     def tearDownClass(cls):
-        if cls.proc.poll() is None:
-            cls.proc.terminate()
-            cls.proc.wait(10)
-        cls.log.close()
+        cls.unbound.close()
         cls.tmp.cleanup()
 
     def doctor(self, *args, dns=None):
