@@ -243,6 +243,9 @@ class Gateway:
         # Extra subprocess.Popen arguments for the next start (tests that
         # set resource limits use preexec_fn).
         self.popen_kwargs = {}
+        # Put before the command: ["ip", "netns", "exec", NAME] runs the
+        # gateway in a network namespace (set it with start=False).
+        self.command_prefix = []
         if tls:
             self.cert, self.key = make_cert(self.tmpdir)
         self.tls = tls
@@ -282,6 +285,7 @@ class Gateway:
         assert self.proc is None or self.proc.poll() is not None
         mark = self.mark()
         self.proc = subprocess.Popen(
+            self.command_prefix +
             [binary(), "serve", "--config", self.config_path],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=self.tmpdir, **self.popen_kwargs)
@@ -773,9 +777,15 @@ class Postfix:
     (and overriding) the base: e.g. {"relayhost": "[127.0.0.1]:2525"} or
     {"default_transport": "discard"}. Needs root and Debian's postfix
     package (user postfix, group postdrop).
+
+    netns: the name of a network namespace to run it in (`ip netns exec`,
+    which also bind-mounts /etc/netns/NAME/resolv.conf over
+    /etc/resolv.conf). The test then cannot reach its smtpd; it injects
+    with sendmail() and start() waits for master's "daemon started" line.
     """
 
-    def __init__(self, settings=None):
+    def __init__(self, settings=None, netns=None):
+        self.prefix = ["ip", "netns", "exec", netns] if netns else []
         self.dir = tempfile.mkdtemp(prefix="mt-postfix-")
         os.chmod(self.dir, 0o755)  # postfix daemons traverse it
         self.port = free_port()
@@ -818,7 +828,8 @@ class Postfix:
         self.started = False
 
     def postfix(self, *args):
-        p = subprocess.run(["postfix", "-c", self.dir] + list(args),
+        p = subprocess.run(self.prefix + ["postfix", "-c", self.dir] +
+                           list(args),
                            capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
             raise AssertionError("postfix %s failed (%d): %s%s" % (
@@ -830,6 +841,9 @@ class Postfix:
         self.postfix("check")
         self.started = True  # from here on, stop() must run
         self.postfix("start")
+        if self.prefix:
+            self.wait_log(r"postfix/master\[\d+\]: daemon started", 15)
+            return self
         for _ in deadline_loop(15, "postfix smtpd on port %d" % self.port,
                                lambda: self.log()):
             try:
@@ -852,7 +866,7 @@ class Postfix:
         if not self.started:
             return
         pid = self.master_pid()
-        subprocess.run(["postfix", "-c", self.dir, "stop"],
+        subprocess.run(self.prefix + ["postfix", "-c", self.dir, "stop"],
                        capture_output=True, timeout=60)
         self.started = False
         if pid is None:
@@ -872,6 +886,16 @@ class Postfix:
                 sys.stderr.write("kept %s\n" % self.dir)
             else:
                 subprocess.run(["rm", "-rf", self.dir], check=False)
+
+    def sendmail(self, mail_from, rcpts, data):
+        """Submits a message with Postfix's sendmail(1) (maildrop, then
+        pickup): no socket, so it works for an instance in a netns."""
+        p = subprocess.run(["sendmail", "-C", self.dir, "-f", mail_from,
+                            "--"] + list(rcpts), input=data,
+                           capture_output=True, timeout=60)
+        if p.returncode != 0:
+            raise AssertionError("sendmail failed (%d): %r%s" % (
+                p.returncode, p.stdout + p.stderr, self.log()))
 
     def log(self):
         try:
