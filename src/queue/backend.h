@@ -23,20 +23,12 @@ struct qdb;
  */
 struct qdb *qdb_open(const char *path, char *err, size_t errlen);
 
-/* Rejections rows kept at most (the oldest go first); docs/queue.md. */
-#define QDB_REJECTIONS_KEEP_ROWS 1000000
-/* ... and for at most this long. */
-#define QDB_REJECTIONS_KEEP_MS (30LL * 24 * 3600 * 1000)
-
 /* What one transaction stores. */
 struct qdb_batch {
 	struct queue_message *const *msgs;
 	size_t n_msgs;
 	const struct queue_rejection *rejs; /* refused RCPTs */
 	size_t n_rejs;
-	/* > 0: first delete rejections rows older than this (Unix ms) and
-	 * beyond QDB_REJECTIONS_KEEP_ROWS */
-	int64_t prune_before_ms;
 };
 
 /*

@@ -40,13 +40,11 @@
 /*
  * Refused RCPTs: a row waits at most QUEUE_REJ_DELAY_MS for a message
  * commit to join, or until QUEUE_REJ_BATCH rows wait; then they are
- * committed on their own. The retention (backend.h) is applied at most
- * once per QUEUE_REJ_PRUNE_MS, dropped rows logged at most once per
- * QUEUE_REJ_LOG_MS.
+ * committed on their own. Dropped rows are logged at most once per
+ * QUEUE_REJ_LOG_MS. Their retention is queue/retention.c's.
  */
 #define QUEUE_REJ_DELAY_MS 1000
 #define QUEUE_REJ_BATCH 1000
-#define QUEUE_REJ_PRUNE_MS (10 * 60 * 1000)
 #define QUEUE_REJ_LOG_MS (60 * 1000)
 
 struct queue_job {
@@ -79,7 +77,6 @@ struct queue {
 	int64_t rejs_since;    /* monotonic ms: the oldest row came */
 	int64_t rej_logged;    /* monotonic ms of the last "dropped" line */
 	uint64_t rej_unlogged; /* rows dropped since that line */
-	int64_t rej_pruned;    /* writer only: monotonic ms, last prune */
 };
 
 static void
@@ -227,29 +224,22 @@ add_stats(struct queue *q, const struct queue_stats *d)
 
 /*
  * Stores the batch's jobs and rejections in one transaction (one fsync),
- * falling back as commit_failed() says. Applies the rejections retention
- * with them now and then. Sets each job's status and adds to the stats.
+ * falling back as commit_failed() says. Sets each job's status and adds
+ * to the stats.
  */
 static void
 commit_batch(struct queue *q, struct job_list *batch, size_t n,
     const struct queue_rejection *rejs, size_t n_rejs)
 {
 	struct queue_message **msgs = xcalloc(n + 1, sizeof(*msgs));
-	struct qdb_batch b = { msgs, n, rejs, n_rejs, 0 };
+	struct qdb_batch b = { msgs, n, rejs, n_rejs };
 	struct queue_stats d = { 0 };
 	struct queue_job *job;
 	char err[QUEUE_ERR_MAX];
-	int64_t now = clock_ms(CLOCK_MONOTONIC);
 	size_t i = 0;
 
 	TAILQ_FOREACH(job, batch, entry)
 	msgs[i++] = job->m;
-	if (n_rejs > 0 &&
-	    (q->rej_pruned == 0 || now - q->rej_pruned >= QUEUE_REJ_PRUNE_MS)) {
-		b.prune_before_ms = clock_ms(CLOCK_REALTIME) -
-		    QDB_REJECTIONS_KEEP_MS;
-		q->rej_pruned = now;
-	}
 	if (qdb_store(q->db, &b, err, sizeof(err)) == QUEUE_OK) {
 		d.commits = 1;
 		d.messages = n;

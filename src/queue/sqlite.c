@@ -133,11 +133,6 @@ static const char sql_ins_rejection[] =
     "INSERT INTO rejections (at, client_ip, helo, mail_from, rcpt, code,"
     " reply) VALUES (?, ?, ?, ?, ?, ?, ?)";
 
-/* Retention of the rejections table (docs/queue.md, "Trace"). */
-static const char sql_prune_rejections[] =
-    "DELETE FROM rejections WHERE at < ?1"
-    " OR rowid <= (SELECT max(rowid) FROM rejections) - ?2";
-
 /*
  * Writes "what (sqlite's reason[: errno text])" to err. The errno text is
  * what tells an operator "Permission denied" from "No such file". The
@@ -528,24 +523,7 @@ insert_rejection(struct qdb *q, const struct queue_rejection *r)
 	return step_insert(st);
 }
 
-/* Deletes rejections past the retention (age, then row count). */
-static int
-prune_rejections(struct qdb *q, int64_t before_ms)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(q->db, sql_prune_rejections, -1, &st, NULL);
-
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, before_ms);
-		sqlite3_bind_int64(st, 2, QDB_REJECTIONS_KEEP_ROWS);
-		rc = sqlite3_step(st);
-		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-	}
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* The rejections of b (after the retention, so old rows never stay). */
+/* The rejections of b. */
 static int
 store_rejections(struct qdb *q, const struct qdb_batch *b, char *err,
     size_t errlen)
@@ -555,8 +533,6 @@ store_rejections(struct qdb *q, const struct qdb_batch *b, char *err,
 
 	for (i = 0; rc == SQLITE_OK && i < b->n_rejs; i++)
 		rc = insert_rejection(q, &b->rejs[i]);
-	if (rc == SQLITE_OK && b->prune_before_ms > 0)
-		rc = prune_rejections(q, b->prune_before_ms);
 	if (rc != SQLITE_OK)
 		snprintf(err, errlen, "rejections: %s", sqlite3_errmsg(q->db));
 	return rc;

@@ -305,41 +305,6 @@ test_backlog_cap(void **state)
 	assert_int_equal(rows, QUEUE_REJECTIONS_BACKLOG);
 }
 
-/* Rows older than the retention (30 days) are deleted at the commit. */
-static void
-test_retention_by_age(void **state)
-{
-	static const struct {
-		const char *name;
-		int64_t age_ms;
-		bool kept;
-	} rows[] = {
-		{ "now", 0, true },
-		{ "29 days old", 29LL * 86400 * 1000, true },
-		{ "31 days old", 31LL * 86400 * 1000, false },
-		{ "1970", -1, false },
-	};
-	struct fixture *f = *state;
-	struct queue *q = open_ok(f->path);
-	int64_t t = now_ms(), at;
-	char want[2048];
-	size_t i, len = 0;
-
-	want[0] = '\0';
-	for (i = 0; i < NELEM(rows); i++) {
-		at = rows[i].age_ms < 0 ? 1000 : t - rows[i].age_ms;
-		assert_true(record(q, at, rows[i].name, 550, "550 5.1.2 x"));
-		if (!rows[i].kept)
-			continue;
-		len += (size_t)snprintf(want + len, sizeof(want) - len,
-		    "%lld|192.0.2.7|mx.customer.example|"
-		    "nagios@customer.example|%s|550|550 5.1.2 x\n",
-		    (long long)at, rows[i].name);
-	}
-	queue_close(q);
-	expect_rows("retention", f->path, want);
-}
-
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -350,7 +315,6 @@ main(void)
 		T(test_close_commits_backlog),
 		T(test_alone_after_delay),
 		T(test_backlog_cap),
-		T(test_retention_by_age),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
