@@ -7,9 +7,19 @@
  * whole millisecond or more: at one message per session that capped intake
  * at about 100 msg/s while flows ran. Transactions here are short, so poll
  * every 50 us instead, up to the same overall time limit.
+ *
+ * Polling is not fair, though: under load the intake writer commits back
+ * to back and takes the lock again within microseconds of freeing it, so
+ * the delivery batch waited 15 to 80 ms for its turn (and the webhook with
+ * it). Within the process the writers therefore queue for a ticket (the
+ * write turn) before they ask SQLite: each waits at most for the
+ * transactions ahead of it. The busy handler still covers other processes
+ * (the queue CLI).
  */
 #include "queue/busy.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <time.h>
 
 #define BUSY_POLL_US 50
@@ -30,4 +40,31 @@ void
 queue_set_busy_handler(sqlite3 *db, const unsigned *limit_ms)
 {
 	sqlite3_busy_handler(db, busy_poll_cb, (void *)limit_ms);
+}
+
+static pthread_mutex_t turn_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t turn_cv = PTHREAD_COND_INITIALIZER;
+static unsigned long turn_next, turn_now; /* tickets given, now served */
+
+void
+queue_turn_take(void)
+{
+	unsigned long mine;
+
+	if (pthread_mutex_lock(&turn_mu) != 0)
+		abort();
+	mine = turn_next++;
+	while (mine != turn_now)
+		pthread_cond_wait(&turn_cv, &turn_mu);
+	pthread_mutex_unlock(&turn_mu);
+}
+
+void
+queue_turn_give(void)
+{
+	if (pthread_mutex_lock(&turn_mu) != 0)
+		abort();
+	turn_now++;
+	pthread_cond_broadcast(&turn_cv);
+	pthread_mutex_unlock(&turn_mu);
 }

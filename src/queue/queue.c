@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "queue/backend.h"
+#include "queue/busy.h"
 #include "queue/queue.h"
 #include "queue/queue_stats.h"
 #include "util/log.h"
@@ -331,7 +332,10 @@ writer_main(void *arg)
 		unlock(q);
 		if (n == 0 && n_rejs == 0)
 			break; /* closing, and nothing is left */
+		/* In turn with delivery's batches (queue/busy.c). */
+		queue_turn_take();
 		commit_batch(q, &batch, n, rejs, n_rejs);
+		queue_turn_give();
 		free_rejections(rejs, n_rejs);
 		if (n == 0)
 			continue;

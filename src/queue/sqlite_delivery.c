@@ -199,8 +199,13 @@ rollback(struct queue_delivery *d)
 enum queue_status
 queue_delivery_begin(struct queue_delivery *d)
 {
-	if (d->batch || begin(d) != SQLITE_OK)
+	if (d->batch)
 		return QUEUE_ERR_IO;
+	queue_turn_take();
+	if (begin(d) != SQLITE_OK) {
+		queue_turn_give();
+		return QUEUE_ERR_IO;
+	}
 	d->batch = true;
 	return QUEUE_OK;
 }
@@ -216,6 +221,7 @@ queue_delivery_commit(struct queue_delivery *d)
 	rc = sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK && !sqlite3_get_autocommit(d->db))
 		sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+	queue_turn_give();
 	return rc == SQLITE_OK ? QUEUE_OK : QUEUE_ERR_IO;
 }
 
