@@ -2,8 +2,9 @@
  * test_queue_delivery - the delivery side of the queue (queue.h,
  * "Delivery"): claim and lease expiry, attempts, done, retry, dead letter,
  * the version 1 to 2 migration. Rows are put in place with SQL so each
- * case starts from a known state. Also the dedup check-and-record and
- * the migrations from versions 1 and 2.
+ * case starts from a known state. Also the dedup check-and-record, the
+ * migrations from versions 1 and 2, and batches (one transaction for many
+ * calls).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -256,6 +257,55 @@ test_attempts_and_states(void **state)
 	queue_delivery_close(d);
 }
 
+/*
+ * A batch: the calls share one transaction, invisible to other
+ * connections until the commit; a call that fails inside it undoes only
+ * itself (its savepoint); batches do not nest.
+ */
+static void
+test_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_delivery *d;
+	struct queue_claim *c;
+	size_t n;
+	struct queue_attempt a = { .event_id = "evt_M1",
+		.step = 0,
+		.at_ms = T0,
+		.status = "ok",
+		.code = 200,
+		.step_done = true };
+	struct queue_attempt bad = a;
+
+	bad.event_id = "evt_nosuch";
+	add_event(f->path, 1, "queued", T0, 0);
+	add_event(f->path, 2, "queued", T0, 0);
+	d = open_d(f);
+	assert_int_equal(queue_delivery_begin(d), QUEUE_OK);
+	assert_int_equal(queue_delivery_begin(d), QUEUE_ERR_IO);
+	assert_int_equal(queue_claim(d, T0, LEASE, 2, &c, &n), QUEUE_OK);
+	assert_int_equal(n, 2);
+	queue_claims_free(c, n);
+	assert_int_equal(queue_record_attempt(d, &a), QUEUE_OK);
+	assert_int_equal(queue_record_attempt(d, &bad), QUEUE_ERR_IO);
+	assert_int_equal(queue_complete(d, "evt_M1"), QUEUE_OK);
+	assert_int_equal(queue_retry(d, "evt_M2", T0 + 500), QUEUE_OK);
+	/* Not committed yet: another connection sees the old state. */
+	assert_int_equal(value(f->path,
+			     "SELECT count(*) FROM events WHERE state = "
+			     "'queued'"),
+	    2);
+	assert_int_equal(queue_delivery_commit(d), QUEUE_OK);
+	assert_int_equal(queue_delivery_commit(d), QUEUE_ERR_IO);
+	assert_int_equal(value(f->path,
+			     "SELECT group_concat(id || ':' || state || ':' ||"
+			     " attempts, ',') = 'evt_M1:done:1,evt_M2:retry:0'"
+			     " FROM (SELECT * FROM events ORDER BY id)"),
+	    1);
+	assert_int_equal(value(f->path, "SELECT count(*) FROM attempts"), 1);
+	queue_delivery_close(d);
+}
+
 /* Start-up: running events of a previous process are due at once. */
 static void
 test_recover_running(void **state)
@@ -396,6 +446,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_migrate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
