@@ -71,6 +71,25 @@ envelope(const struct queue_claim *c)
 	return e;
 }
 
+/*
+ * recipient_rewritten and rewrite {received, recovered, evidence} when a
+ * recipient was recovered from CNAME expansion (docs/event.md).
+ */
+static void
+set_rewrite(json_t *ev, const struct queue_claim *c)
+{
+	json_t *rw = c->rewrite != NULL ? json_loads(c->rewrite, 0, NULL) :
+					  NULL;
+
+	if (rw != NULL && !json_is_object(rw)) {
+		json_decref(rw);
+		rw = NULL;
+	}
+	json_object_set_new(ev, "recipient_rewritten",
+	    json_boolean(rw != NULL));
+	json_object_set_new(ev, "rewrite", rw != NULL ? rw : json_null());
+}
+
 json_t *
 flow_event_object(const struct queue_claim *c, json_t *message)
 {
@@ -85,6 +104,7 @@ flow_event_object(const struct queue_claim *c, json_t *message)
 	json_object_set_new(ev, "tag",
 	    c->tag[0] != '\0' ? str_or_null(c->tag) : json_null());
 	json_object_set_new(ev, "envelope", envelope(c));
+	set_rewrite(ev, c);
 	json_object_set_new(ev, "message",
 	    message != NULL ? json_incref(message) : json_object());
 	json_object_set_new(ev, "auto_reply", json_false());

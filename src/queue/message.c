@@ -19,6 +19,8 @@ event_free(struct queue_event *e)
 	free(e->tag);
 	strv_free(e->recipients, e->n_recipients);
 	strv_free(e->rcpt_to, e->n_rcpt_to);
+	free(e->rewrite_received);
+	free(e->rewrite_recovered);
 }
 
 /*

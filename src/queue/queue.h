@@ -41,6 +41,12 @@ struct queue_event {
 	size_t n_recipients;
 	char **rcpt_to; /* every RCPT TO address of this trigger, as given */
 	size_t n_rcpt_to;
+	/* CNAME recovery (docs/routing.md): the first rewritten recipient,
+	 * stored as events.rewrite {received, recovered, evidence}; NULL
+	 * when no recipient of the event was rewritten. */
+	char *rewrite_received;
+	char *rewrite_recovered;
+	const char *rewrite_evidence; /* "sender_domains", "received_for" */
 };
 
 /* A message as stored. Owns every pointer in it. */
@@ -158,6 +164,9 @@ struct queue_claim {
 	bool smtputf8;
 	char *data;
 	size_t len;
+	/* events.rewrite: the JSON {received, recovered, evidence} of a
+	 * recipient recovered from CNAME expansion, or NULL. */
+	char *rewrite;
 };
 
 /* One try of one step. The strings are borrowed for the call. */

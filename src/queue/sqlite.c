@@ -126,8 +126,8 @@ static const char sql_ins_message[] =
 
 static const char sql_ins_event[] =
     "INSERT INTO events (id, message_id, instance, trigger, tag,"
-    " recipients, rcpt_to, state, next_attempt_at, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)";
+    " recipients, rcpt_to, state, next_attempt_at, created_at, rewrite)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)";
 
 static const char sql_ins_rejection[] =
     "INSERT INTO rejections (at, client_ip, helo, mail_from, rcpt, code,"
@@ -449,12 +449,36 @@ insert_message(struct qdb *q, const struct queue_message *m)
 	return step_insert(st);
 }
 
+/*
+ * events.rewrite: {"received", "recovered", "evidence"} of a recipient
+ * recovered from CNAME expansion (docs/queue.md), or NULL.
+ */
+static char *
+rewrite_json(const struct queue_event *e)
+{
+	json_t *o;
+	char *text;
+
+	if (e->rewrite_received == NULL || e->rewrite_recovered == NULL ||
+	    e->rewrite_evidence == NULL)
+		return NULL;
+	o = json_pack("{s:s, s:s, s:s}", "received", e->rewrite_received,
+	    "recovered", e->rewrite_recovered, "evidence", e->rewrite_evidence);
+	if (o == NULL)
+		return NULL; /* not UTF-8: the parser lets none through */
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return text;
+}
+
 /* The event row; created_at and next_attempt_at are the arrival time. */
 static int
 insert_event(struct qdb *q, const struct queue_message *m,
     const struct queue_event *e, const char *recipients, const char *rcpt_to)
 {
 	sqlite3_stmt *st = q->ins_event;
+	char *rewrite = rewrite_json(e);
+	int rc;
 
 	sqlite3_bind_text(st, 1, e->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, m->id, -1, SQLITE_STATIC);
@@ -466,7 +490,13 @@ insert_event(struct qdb *q, const struct queue_message *m,
 	sqlite3_bind_text(st, 7, rcpt_to, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 8, m->received_at_ms);
 	sqlite3_bind_int64(st, 9, m->received_at_ms);
-	return step_insert(st);
+	if (rewrite != NULL)
+		sqlite3_bind_text(st, 10, rewrite, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 10);
+	rc = step_insert(st);
+	free(rewrite);
+	return rc;
 }
 
 /* Inserts the message and its events; err is set on failure. */

@@ -51,7 +51,7 @@ static const char sql_load[] =
     " (SELECT count(*) FROM attempts a"
     "   WHERE a.event_id = e.id AND a.step = e.next_step),"
     " m.received_at, m.mail_from, m.client_ip, m.helo, m.tls, m.smtputf8,"
-    " m.data"
+    " m.data, e.rewrite"
     " FROM events e JOIN messages m ON m.id = e.message_id"
     " WHERE e.id = ?";
 
@@ -144,6 +144,9 @@ load_row(sqlite3_stmt *st, struct queue_claim *c)
 	if (c->len > 0)
 		memcpy(c->data, blob, c->len);
 	c->data[c->len] = '\0';
+	c->rewrite = sqlite3_column_type(st, 17) == SQLITE_NULL ?
+	    NULL :
+	    col_str(st, 17);
 }
 
 /* Loads the claimed events named in c[i].id, inside the claim's txn. */
@@ -288,6 +291,7 @@ queue_claims_free(struct queue_claim *c, size_t n)
 		free(c[i].client_ip);
 		free(c[i].helo);
 		free(c[i].data);
+		free(c[i].rewrite);
 	}
 	free(c);
 }

@@ -347,6 +347,19 @@ strv_dup(const char *const *v, size_t n)
 	return out;
 }
 
+/* The event keeps its first recipient recovered from CNAME expansion. */
+static void
+event_rewrite(struct queue_event *ev, const struct cname_rewrite *rw)
+{
+	if (ev->rewrite_received != NULL ||
+	    (rw->evidence != CNAME_SENDER_DOMAINS &&
+		rw->evidence != CNAME_RECEIVED_FOR))
+		return;
+	ev->rewrite_received = xstrdup(rw->received);
+	ev->rewrite_recovered = xstrdup(rw->recovered);
+	ev->rewrite_evidence = cname_evidence_name(rw->evidence);
+}
+
 /* Groups the accepted recipients by trigger: one event per trigger. */
 static void
 build_events(const struct smtp_txn *txn, struct queue_message *m)
@@ -382,6 +395,7 @@ build_events(const struct smtp_txn *txn, struct queue_message *m)
 		ev->rcpt_to[ev->n_rcpt_to++] = xstrdup(
 		    txn->rcpts[i].mbox.address);
 		ev->rcpt_to[ev->n_rcpt_to] = NULL;
+		event_rewrite(ev, &txn->rcpts[i].cname);
 		if (r->form != ROUTE_FORM_RECIPIENT)
 			continue;
 		ev->recipients = xreallocarray(ev->recipients,
@@ -402,6 +416,7 @@ build_data(struct conn *c, struct queue_message *m)
 
 	format_rfc5322_date((uint64_t)m->received_at_ms, date, sizeof(date));
 	buf_init(&hdr, (size_t)-1);
+	session_rewrite_headers(c->sess, &hdr);
 	session_received_header(c->sess, m->id, date, &hdr);
 	m->len = hdr.len + len;
 	m->data = xmalloc(m->len + 1);

@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "mail/address.h"
+#include "route/cname.h"
 #include "route/router.h"
 #include "util/buf.h"
 
@@ -54,6 +55,10 @@ enum body_type { BODY_7BIT = 0, BODY_8BITMIME, BODY_BINARYMIME };
 struct smtp_rcpt {
 	struct mailbox mbox;
 	struct route_result route; /* instance/trigger borrowed from cfg */
+	/* CNAME recovery (route/cname.h): evidence CNAME_NONE when the
+	 * recipient was not rewritten. While SESSION_EV_MESSAGE is pending
+	 * no recipient is CNAME_PENDING any more. */
+	struct cname_rewrite cname;
 };
 
 /* One RCPT TO attempt, accepted or not, for the transaction log line. */
@@ -163,6 +168,15 @@ char *session_take_data(struct smtp_session *s, size_t *len);
  */
 void session_received_header(const struct smtp_session *s, const char *id,
     const char *date, struct buf *out);
+/*
+ * Writes, for the pending message, one CNAME_HEADER field per recovered
+ * recipient (docs/routing.md, "CNAME recovery"):
+ * "X-Mailtrigger-Recipient-Rewritten: <received> -> <recovered>;
+ * evidence=received_for" CRLF; nothing when none was rewritten. The shell
+ * puts it on top, above the Received: header. Any field of that name the
+ * client sent was removed from the content at the end of DATA.
+ */
+void session_rewrite_headers(const struct smtp_session *s, struct buf *out);
 /*
  * Reports the commit of the pending message: QUEUE ok → "250 2.0.0 Ok:
  * queued as <id>", otherwise "451 4.3.0 Error: queue write failed, try

@@ -332,9 +332,9 @@ rcpt_address(const char *addr, char out[ADDR_PATH_MAX + 1])
  * Tells the shell's RCPT callback about the reply written since output
  * offset `from` (session_set_rcpt_cb()).
  */
-static void
-rcpt_report(struct smtp_session *s, size_t from, const char *addr, int code,
-    const char *enhanced, const char *reason)
+void
+sess_rcpt_report(struct smtp_session *s, size_t from, const char *addr,
+    int code, const char *enhanced, const char *reason)
 {
 	struct session_rcpt_reply r;
 	char address[ADDR_PATH_MAX + 1];
@@ -383,12 +383,12 @@ rcpt_refuse(struct smtp_session *s, const char *addr,
 
 	rcpt_log(s, addr, r->code, r->enhanced, reason);
 	sess_reply_canned(s, r);
-	rcpt_report(s, from, addr, r->code, r->enhanced, reason);
+	sess_rcpt_report(s, from, addr, r->code, r->enhanced, reason);
 }
 
 static void
 rcpt_add(struct smtp_session *s, const struct mailbox *mbox,
-    const struct route_result *res)
+    const struct route_result *res, const struct cname_rewrite *rw)
 {
 	struct txn *t = s->txn;
 	size_t i;
@@ -404,7 +404,22 @@ rcpt_add(struct smtp_session *s, const struct mailbox *mbox,
 	}
 	t->t.rcpts[t->t.n_rcpts].mbox = *mbox;
 	t->t.rcpts[t->t.n_rcpts].route = *res;
+	t->t.rcpts[t->t.n_rcpts].cname = *rw;
 	t->t.n_rcpts++;
+}
+
+/* CNAME recovery after the router (route/cname.h): the transaction so far. */
+static void
+rcpt_cname(struct smtp_session *s, const struct route_query *q,
+    struct route_result *res, struct cname_rewrite *rw)
+{
+	struct cname_txn ct = { s->txn->t.n_rcpts, false };
+	size_t i;
+
+	for (i = 0; i < s->txn->t.n_rcpts; i++)
+		if (s->txn->t.rcpts[i].cname.evidence == CNAME_PENDING)
+			ct.provisional = true;
+	cname_rcpt(s->cfg, q, &ct, res, rw);
 }
 
 /* RFC 5321 4.1.1.3: "RCPT TO:<forward-path>"; decided by the router. */
@@ -413,6 +428,7 @@ act_rcpt(struct smtp_session *s, const char *arg)
 {
 	bool utf8 = s->txn->t.smtputf8;
 	struct route_result res;
+	struct cname_rewrite rw;
 	struct route_query q;
 	struct mailbox rcpt;
 	enum addr_status st;
@@ -438,14 +454,15 @@ act_rcpt(struct smtp_session *s, const char *arg)
 		q.mail_from = &s->txn->t.from;
 		q.rcpt = &rcpt;
 		route_rcpt(s->cfg, &q, &res);
+		rcpt_cname(s, &q, &res, &rw);
 		rcpt_log(s, rcpt.address, res.code, res.enhanced, res.reason);
 		/* A routing decision is not a client mistake: not counted. */
 		from = s->out.len;
 		sess_reply(s, res.code, res.enhanced, "%s", res.text);
-		rcpt_report(s, from, rcpt.address, res.code, res.enhanced,
+		sess_rcpt_report(s, from, rcpt.address, res.code, res.enhanced,
 		    res.reason);
 		if (res.verdict == ROUTE_OK)
-			rcpt_add(s, &rcpt, &res);
+			rcpt_add(s, &rcpt, &res, &rw);
 	}
 }
 

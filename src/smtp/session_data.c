@@ -8,11 +8,17 @@
  * session (SMTP smuggling); content past limits.message_size or a DATA
  * line past limits.text_line is read to its end and discarded, never kept,
  * so memory stays bounded and the connection stays usable.
+ *
+ * At the end of the content, CNAME recovery (route/cname.h) decides the
+ * fate of a provisional recipient from the first Received: field, and
+ * the X-Mailtrigger-Recipient-Rewritten header is the gateway's alone:
+ * any such field the client sent is removed before the message is queued.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mail/received.h"
 #include "smtp/session_int.h"
 
 static const struct smtp_reply r_too_big = { 552, "5.3.4",
@@ -60,6 +66,67 @@ content_reject(struct smtp_session *s, const struct smtp_reply *r)
 	sess_set_state(s, sess_idle_state(s));
 }
 
+/* Points the RCPT log entry of a recipient refused after DATA at r. */
+static void
+log_refusal(struct smtp_txn *t, const char *address,
+    const struct route_result *r)
+{
+	size_t i;
+
+	for (i = t->n_log; i-- > 0;) {
+		if (strcmp(t->log[i].address, address) != 0 ||
+		    t->log[i].code >= 400)
+			continue;
+		t->log[i].code = r->code;
+		snprintf(t->log[i].enhanced, sizeof(t->log[i].enhanced), "%s",
+		    r->enhanced);
+		t->log[i].reason = r->reason;
+		return;
+	}
+}
+
+/*
+ * The content is complete: drops any CNAME_HEADER field the client sent,
+ * then settles a provisional recipient (route/cname.h: it is then the
+ * only one). Recovered: the message is queued for the recovered trigger.
+ * Not: the 550 5.1.2 diagnosis (or the recovered trigger's sender policy
+ * refusal) after DATA, reported like a RCPT refusal, and nothing stored.
+ */
+static void
+content_done(struct smtp_session *s)
+{
+	struct smtp_txn *t = &s->txn->t;
+	struct smtp_rcpt *r = NULL;
+	struct route_result res;
+	struct cname_rewrite rw;
+	struct route_query q;
+	size_t i, from;
+
+	t->data.len = header_remove(t->data.data, t->data.len, CNAME_HEADER);
+	for (i = 0; i < t->n_rcpts; i++)
+		if (t->rcpts[i].cname.evidence == CNAME_PENDING)
+			r = &t->rcpts[i];
+	if (r == NULL) {
+		sess_set_state(s, ST_QUEUED);
+		return;
+	}
+	q.mail_from = &t->from;
+	q.rcpt = &r->mbox;
+	if (cname_recover(s->cfg, &q, t->data.data, t->data.len, &res, &rw)) {
+		r->route = res;
+		r->cname = rw;
+		sess_set_state(s, ST_QUEUED);
+		return;
+	}
+	log_refusal(t, r->mbox.address, &res);
+	from = s->out.len;
+	sess_reply(s, res.code, res.enhanced, "%s", res.text);
+	sess_rcpt_report(s, from, r->mbox.address, res.code, res.enhanced,
+	    res.reason);
+	sess_txn_end(s, "rejected", NULL);
+	sess_set_state(s, sess_idle_state(s));
+}
+
 /* After 354: content lines until CRLF.CRLF. */
 void
 data_begin(struct smtp_session *s)
@@ -81,7 +148,7 @@ data_finish(struct smtp_session *s)
 		sess_txn_end(s, "rejected", NULL);
 		sess_set_state(s, sess_idle_state(s));
 	} else {
-		sess_set_state(s, ST_QUEUED);
+		content_done(s);
 	}
 }
 
@@ -184,7 +251,7 @@ bdat_chunk_done(struct smtp_session *s)
 	else if (s->rd.too_big)
 		content_reject(s, &r_too_big);
 	else if (s->rd.bdat_last)
-		sess_set_state(s, ST_QUEUED);
+		content_done(s);
 	else {
 		sess_reply(s, 250, "2.0.0", "Ok: %llu octets",
 		    (unsigned long long)s->rd.bdat_size);
@@ -291,4 +358,32 @@ session_received_header(const struct smtp_session *s, const char *id,
 	}
 	fold_clause(&f, date);
 	buf_puts(out, "\r\n");
+}
+
+/*
+ * One CNAME_HEADER field per recovered recipient (route/cname.h):
+ * "<received> -> <recovered>; evidence=NAME". The addresses come from
+ * the address parser, so they hold no CR or LF; at most 2 x 256 octets
+ * plus the names, well under RFC 5322's 998.
+ */
+void
+session_rewrite_headers(const struct smtp_session *s, struct buf *out)
+{
+	const struct cname_rewrite *rw;
+	char line[2 * ADDR_PATH_MAX + 128];
+	size_t i;
+
+	if (s->state != ST_QUEUED || s->txn == NULL)
+		return;
+	for (i = 0; i < s->txn->t.n_rcpts; i++) {
+		rw = &s->txn->t.rcpts[i].cname;
+		if (rw->evidence != CNAME_SENDER_DOMAINS &&
+		    rw->evidence != CNAME_RECEIVED_FOR)
+			continue;
+		snprintf(line, sizeof(line),
+		    "%s: <%s> -> <%s>; evidence=%s\r\n", CNAME_HEADER,
+		    rw->received, rw->recovered,
+		    cname_evidence_name(rw->evidence));
+		buf_puts(out, line);
+	}
 }

@@ -117,6 +117,8 @@ size_t sess_text_span(const char *p, size_t n);
 
 /* session_cmd.c */
 void sess_dispatch(struct smtp_session *s, char *line, size_t len);
+void sess_rcpt_report(struct smtp_session *s, size_t from, const char *addr,
+    int code, const char *enhanced, const char *reason);
 
 /* session_data.c */
 void data_begin(struct smtp_session *s);

@@ -1,7 +1,8 @@
 /*
  * test_flow_event - the event JSON a flow receives (src/flow/event.c):
- * every field from a claimed event, tag and message defaults, and a HELO
- * that is not UTF-8 (null, never raw bytes in JSON).
+ * every field from a claimed event, tag and message defaults, a HELO
+ * that is not UTF-8 (null, never raw bytes in JSON), and the CNAME
+ * recovery fields (recipient_rewritten, rewrite).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -77,6 +78,8 @@ test_fields(void **state)
 		{ "auto_reply", "false" },
 		{ "properties", "{}" },
 		{ "dedup_key", "null" },
+		{ "recipient_rewritten", "false" },
+		{ "rewrite", "null" },
 	};
 	size_t i;
 	char *got;
@@ -108,12 +111,52 @@ test_defaults_and_bad_utf8(void **state)
 	json_decref(ev);
 }
 
+/* events.rewrite as stored (queue/sqlite.c): shown as is; junk: none. */
+static void
+test_rewrite(void **state)
+{
+	static const struct {
+		const char *name, *stored, *flag, *rewrite;
+	} rows[] = {
+		{ "recovered",
+		    "{\"received\":\"flow1@lb-7.mx.example.net\",\"recovered\":"
+		    "\"flow1@acme.example\",\"evidence\":\"received_for\"}",
+		    "true",
+		    "{\"received\":\"flow1@lb-7.mx.example.net\",\"recovered\":"
+		    "\"flow1@acme.example\",\"evidence\":\"received_for\"}" },
+		{ "not JSON", "{", "false", "null" },
+		{ "not an object", "[1]", "false", "null" },
+	};
+	struct queue_claim c = claim("", "h");
+	size_t i;
+	json_t *ev;
+	char *flag, *rw;
+
+	(void)state;
+	for (i = 0; i < NELEM(rows); i++) {
+		c.rewrite = (char *)rows[i].stored;
+		ev = build(&c, NULL);
+		flag = json_dumps(json_object_get(ev, "recipient_rewritten"),
+		    JSON_ENCODE_ANY);
+		rw = json_dumps(json_object_get(ev, "rewrite"),
+		    JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+		if (strcmp(flag, rows[i].flag) != 0 ||
+		    strcmp(rw, rows[i].rewrite) != 0)
+			fail_msg("%s: got %s %s want %s %s", rows[i].name, flag,
+			    rw, rows[i].flag, rows[i].rewrite);
+		free(flag);
+		free(rw);
+		json_decref(ev);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_defaults_and_bad_utf8),
+		cmocka_unit_test(test_rewrite),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
