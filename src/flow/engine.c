@@ -210,6 +210,9 @@ engine_main(void *arg)
 		timeout = ENGINE_IDLE_MS;
 		n = exec_watch(e, &timeout);
 		http_wait(e->http, e->fds, n, timeout);
+		lock(e);
+		stopping = stopping || e->stopping;
+		unlock(e);
 		exec_round(e, stopping);
 	}
 	lock(e);
@@ -259,7 +262,7 @@ engine_stop(struct engine *e)
 	lock(e);
 	e->stopping = true;
 	unlock(e);
-	http_wakeup(e->http);
+	http_stop(e->http);
 }
 
 void

@@ -119,6 +119,8 @@ void http_wait(struct http_engine *h, struct pollfd *p, unsigned n,
     int timeout_ms);
 /* Ends an http_wait() early; any thread. */
 void http_wakeup(struct http_engine *h);
+/* From now on a freed slot starts nothing; wakes http_wait(). Any thread. */
+void http_stop(struct http_engine *h);
 /* Gives every job waiting for a slot to done with not_run set. */
 void http_drop_waiting(struct http_engine *h);
 /* Requests running plus waiting. */

@@ -40,6 +40,7 @@ struct http_engine {
 	CURLM *m;
 	struct flight *flights; /* one per URL; freed with the engine */
 	size_t running, waiting;
+	bool draining;         /* http_stop(): start nothing more (atomic) */
 	struct curl_waitfd *w; /* http_wait()'s copy of its fds */
 	unsigned w_cap;
 	step_done_fn *done;
@@ -275,7 +276,8 @@ start_waiting(struct http_engine *h, struct flight *f)
 {
 	struct step_job *j;
 
-	while ((j = f->wait_head) != NULL && f->n < j->st->max_in_flight) {
+	while (!__atomic_load_n(&h->draining, __ATOMIC_ACQUIRE) &&
+	    (j = f->wait_head) != NULL && f->n < j->st->max_in_flight) {
 		f->wait_head = j->next;
 		if (f->wait_head == NULL)
 			f->wait_tail = NULL;
@@ -362,6 +364,13 @@ http_wait(struct http_engine *h, struct pollfd *p, unsigned n, int timeout_ms)
 void
 http_wakeup(struct http_engine *h)
 {
+	curl_multi_wakeup(h->m);
+}
+
+void
+http_stop(struct http_engine *h)
+{
+	__atomic_store_n(&h->draining, true, __ATOMIC_RELEASE);
 	curl_multi_wakeup(h->m);
 }
 

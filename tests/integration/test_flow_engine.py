@@ -7,7 +7,9 @@ minutes (MT_RUNNER_POLL_MS) so neither can come from polling."""
 
 import http.server
 import os
+import shutil
 import smtplib
+import tempfile
 import threading
 import time
 import unittest
@@ -18,6 +20,8 @@ from mtharness import INSTANCE
 WIDE = 100  # requests held open at once by the barrier receiver
 CAP = 5     # max_in_flight of the capped trigger
 CAPPED = 20  # events sent to it
+MAX_EXEC = 16  # commands at once (ENGINE_MAX_EXEC in src/flow/engine.c)
+PROCS = 20  # events sent to the exec trigger
 SLOW_POLL = "600000"  # 10 min: a delivery within the test is not a poll
 
 
@@ -128,6 +132,15 @@ class Engine(unittest.TestCase):
             "capped": {"flow": [{"http": dict(
                 step, url=cls.rx.url("/capped"), max_in_flight=CAP)}]},
         }
+        # Each run logs "+" when it starts and "-" when it ends (appends of
+        # a few bytes are atomic), and waits for the release file.
+        cls.dir = tempfile.mkdtemp(prefix="mt-engine-")
+        script = ('cat > /dev/null; echo + >> "$0/log";'
+                  ' while [ ! -e "$0/release" ]; do sleep 0.01; done;'
+                  ' echo - >> "$0/log"')
+        triggers["procs"] = {"flow": [{"exec": {
+            "command": ["/bin/sh", "-c", script, cls.dir],
+            "timeout": "30s"}}]}
         cfg = {"instances": [{"host": INSTANCE,
                               "sender_domains": ["acme.com"],
                               "triggers": triggers}]}
@@ -143,6 +156,7 @@ class Engine(unittest.TestCase):
         finally:
             cls.gw.close()
             cls.rx.close()
+            shutil.rmtree(cls.dir, ignore_errors=True)
 
     def states(self, trigger):
         rows = self.gw.query("SELECT state, count(*) AS n FROM events"
@@ -213,6 +227,90 @@ class Engine(unittest.TestCase):
         self.assertLess(first, 2.0, "250 to first request")
         self.assertGreaterEqual(second, 0.05, "retry delay (first: 100ms)")
         self.assertLess(second, 2.0, "retry delay (first: 100ms)")
+
+    def exec_log(self):
+        try:
+            with open(os.path.join(self.dir, "log")) as f:
+                return f.read().split()
+        except FileNotFoundError:
+            return []
+
+    def test_commands_at_once_are_capped(self):
+        send_many(self.gw, "procs", PROCS)
+        for _ in mt.deadline_loop(20, "%d commands started and every"
+                                  " event claimed" % MAX_EXEC):
+            if (self.exec_log().count("+") >= MAX_EXEC and
+                    self.states("procs").get("running") == PROCS):
+                break
+            time.sleep(0.01)  # polling interval, not synchronisation
+        open(os.path.join(self.dir, "release"), "w").close()
+        for _ in mt.deadline_loop(20, "every procs event done"):
+            if self.states("procs") == {"done": PROCS}:
+                break
+            time.sleep(0.01)  # polling interval, not synchronisation
+        log, now, most = self.exec_log(), 0, 0
+        for mark in log:
+            now += 1 if mark == "+" else -1
+            most = max(most, now)
+        self.assertEqual((log.count("+"), most), (PROCS, MAX_EXEC), log)
+
+
+class GracefulStop(unittest.TestCase):
+    """SIGTERM: the request running finishes and is recorded; the events
+    waiting for a slot never ran, stay due at once, and run after the
+    restart."""
+
+    def setUp(self):
+        self.rx = HoldingReceiver()
+        cfg = {"instances": [{"host": INSTANCE,
+                              "sender_domains": ["acme.com"],
+                              "triggers": {"one": {"flow": [{"http": {
+                                  "url": self.rx.url("/one"),
+                                  "timeout": "30s", "max_in_flight": 1}}]}}}]}
+        self.gw = mt.Gateway(cfg)
+
+    def tearDown(self):
+        try:
+            self.gw.close()
+        finally:
+            self.rx.close()
+
+    def test_sigterm_runs_out_the_step_and_keeps_the_waiting(self):
+        rx, gw = self.rx, self.gw
+        send_many(gw, "one", 3)
+        for _ in mt.deadline_loop(20, "3 events claimed"):
+            rows = gw.query("SELECT state FROM events")
+            if [r["state"] for r in rows] == ["running"] * 3:
+                break
+            time.sleep(0.01)  # polling interval, not synchronisation
+        rx.wait(lambda: rx.open == 1, "the first request")
+        mark = gw.mark()
+
+        def release_when_stopping():
+            gw.wait_log("shutting_down", since=mark)
+            with rx.cond:
+                rx.released += 1
+                rx.cond.notify_all()
+
+        t = threading.Thread(target=release_when_stopping, daemon=True)
+        t.start()
+        gw.stop(expect=0)
+        t.join()
+        rows = gw.query("SELECT e.state, count(a.n) AS tries FROM events e"
+                        " LEFT JOIN attempts a ON a.event_id = e.id"
+                        " GROUP BY e.id ORDER BY e.state")
+        self.assertEqual([(r["state"], r["tries"]) for r in rows],
+                         [("done", 1), ("retry", 0), ("retry", 0)])
+        with rx.cond:
+            rx.released += 2
+        gw.start()
+        for _ in mt.deadline_loop(20, "every event done after restart"):
+            rows = gw.query("SELECT state FROM events")
+            if [r["state"] for r in rows] == ["done"] * 3:
+                break
+            time.sleep(0.01)  # polling interval, not synchronisation
+        self.assertEqual(rx.done.count("/one"), 3)
+        gw.stop(expect=0)
 
 
 if __name__ == "__main__":
