@@ -6,11 +6,7 @@
 # postfix package. See bench/README.md.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${MAILTRIGGER:-}" ]; then
-	cmake -S "$src" -B "$src/build-intake" -DCMAKE_BUILD_TYPE=Release \
-	    >/dev/null
-	make -C "$src/build-intake" -j2 mailtrigger >/dev/null
-	MAILTRIGGER=$src/build-intake/mailtrigger
-fi
-export MAILTRIGGER
+# shellcheck source=bench/lib.sh
+. "$src/bench/lib.sh"
+release_binary "$src" build-intake
 exec python3 "$src/bench/intake.py" "$@"
