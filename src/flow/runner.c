@@ -737,6 +737,8 @@ runner_stop(struct runner *r, uint64_t grace_ms)
 	pthread_cond_signal(&r->wake);
 	unlock(r);
 	engine_stop(r->engine);
+	log_msg(LOG_INFO, "delivery_stopping",
+	    "running steps finish; waiting ones stay due");
 	if (!wait_gone(r, flow_now_ms() + (int64_t)grace_ms)) {
 		/* The process exits with them; their events run again. */
 		log_msg(LOG_WARN, "delivery_cut_short",

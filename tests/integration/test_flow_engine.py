@@ -287,7 +287,7 @@ class GracefulStop(unittest.TestCase):
         mark = gw.mark()
 
         def release_when_stopping():
-            gw.wait_log("shutting_down", since=mark)
+            gw.wait_log("delivery_stopping", since=mark)
             with rx.cond:
                 rx.released += 1
                 rx.cond.notify_all()
