@@ -7,18 +7,20 @@
  * and the events' new states, runs the dedup check of the events it
  * prepared last round, and claims more due events with a lease; after the
  * commit it hands the next steps to the engine (engine.c), which runs
- * them all at once from its own thread, and parses the new claims
- * (flow_prepare()) outside the transaction. So a busy queue costs a few
- * commits per round, not several per event.
+ * them all at once from its own thread, and the new claims to the parser
+ * thread (flow_prepare(), CPU only), whose results come back for the
+ * next round. So a busy queue costs a few commits per round, not several
+ * per event, and a big message's parse never holds up a round.
  *
- * It sleeps until runner_kick() (intake committed mail), a finished step,
- * the earliest due time in the queue, or RUNNER_POLL_MS (a fallback for
- * changes made by other processes, such as `queue retry`). Delivery is
- * at least once: a crash between a step and its record re-runs the step;
- * the lease is the longest flow's total step timeout plus a margin, and
- * a claim that returns an event this process still holds (it waited that
- * long for a slot) only renews the lease. Ownership: the runner owns its
- * threads, the connection, the events and one config reference each.
+ * It sleeps until runner_kick() (intake committed mail), a finished step
+ * or parse, the earliest due time in the queue, or RUNNER_POLL_MS (a fallback
+ * for changes made by other processes, such as `queue retry`). Delivery is at
+ * least once: a crash between a step and its record re-runs the step; the lease
+ * is the longest flow's total step timeout plus a margin, and a claim that
+ * returns an event this process still holds (it waited that long for a slot)
+ * only renews the lease. Ownership: the runner owns its threads, the
+ * connection, the events and one config reference each; an event in the
+ * parser's lists belongs to the parser until it is back.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -64,17 +66,22 @@ struct event {
 
 struct runner {
 	pthread_mutex_t mu;
-	pthread_cond_t wake; /* the ledger: kick, results, stop */
-	pthread_cond_t gone; /* the ledger ended */
-	bool stopping, kicked, ended;
+	pthread_cond_t wake;  /* the ledger: kick, results, parsed, stop */
+	pthread_cond_t gone;  /* the ledger ended */
+	pthread_cond_t parse; /* the parser: work or quit */
+	bool stopping, kicked, ended, parser_quit;
 	struct step_job *results; /* under mu; newest first */
+	struct event *to_parse;   /* under mu; claimed, oldest first */
+	struct event *parsed;     /* under mu; prepared, oldest first */
 	struct config *cfg;       /* under mu */
+	pthread_t parser;
+	bool parser_started;
 	/* The ledger thread's own. */
 	pthread_t thread;
 	struct queue_delivery *d;
 	struct engine *engine;
 	struct event *table[RUNNER_TABLE];
-	struct event *fresh; /* prepared, before the dedup check */
+	struct event *fresh; /* parsed, before the dedup check */
 	size_t active;
 	bool more_due; /* the last claim was cut short: claim again soon */
 	int64_t poll_ms;
@@ -411,12 +418,12 @@ new_event(struct runner *r, struct batch *b, size_t i, struct config *cfg)
 	return ev;
 }
 
-/* Claims due events; returns them (not yet prepared) as a list. */
+/* Claims due events; returns them (not yet prepared), oldest first. */
 static struct event *
 claim(struct runner *r)
 {
 	struct batch *b = xcalloc(1, sizeof(*b));
-	struct event *list = NULL, *ev;
+	struct event *list = NULL, **tail = &list, *ev;
 	struct config *cfg;
 	size_t max = RUNNER_MAX_ACTIVE - r->active, i;
 
@@ -433,8 +440,8 @@ claim(struct runner *r)
 	for (i = 0; i < b->n; i++)
 		if (!in_progress(r, b->c[i].id)) {
 			ev = new_event(r, b, i, cfg);
-			ev->next = list;
-			list = ev;
+			*tail = ev;
+			tail = &ev->next;
 		}
 	config_unref(cfg);
 	if (b->live == 0) {
@@ -506,7 +513,7 @@ round_txn(struct runner *r, struct step_job *done, bool stop, bool want,
 static bool
 round_run(struct runner *r, struct step_job *done, bool stop, bool want)
 {
-	struct event *run, *claimed, *ev, *next, **tail = &r->fresh;
+	struct event *run, *claimed, *ev, *next, **tail;
 
 	if (done == NULL && r->fresh == NULL && !want)
 		return false;
@@ -516,14 +523,15 @@ round_run(struct runner *r, struct step_job *done, bool stop, bool want)
 		make_job(ev);
 		engine_submit(r->engine, &ev->job);
 	}
-	for (ev = claimed; ev != NULL; ev = ev->next) {
-		prepare(ev);
-		*tail = ev;
-		tail = &ev->next;
+	if (claimed != NULL) {
+		lock(r);
+		for (tail = &r->to_parse; *tail != NULL; tail = &(*tail)->next)
+			;
+		*tail = claimed;
+		pthread_cond_signal(&r->parse);
+		unlock(r);
 	}
-	*tail = NULL;
-	return r->fresh != NULL ||
-	    (r->more_due && r->active < RUNNER_MAX_ACTIVE);
+	return r->more_due && r->active < RUNNER_MAX_ACTIVE;
 }
 
 /* The next due time when idle: the queue's earliest, or the poll. */
@@ -554,11 +562,13 @@ wait_work(struct runner *r, bool at_once, bool *stop, bool *want)
 	int rc = 0;
 
 	lock(r);
-	if (!at_once && !r->kicked && r->results == NULL &&
+	if (!at_once && !r->kicked && r->results == NULL && r->parsed == NULL &&
 	    r->stopping == *stop)
 		rc = pthread_cond_timedwait(&r->wake, &r->mu, &ts);
 	done = r->results;
 	r->results = NULL;
+	r->fresh = r->parsed;
+	r->parsed = NULL;
 	*want = at_once || r->kicked || rc == ETIMEDOUT;
 	r->kicked = false;
 	*stop = r->stopping;
@@ -581,6 +591,38 @@ ledger_main(void *arg)
 	lock(r);
 	r->ended = true;
 	pthread_cond_broadcast(&r->gone);
+	unlock(r);
+	return NULL;
+}
+
+/*
+ * The parser thread: prepares claimed events (flow_prepare(), CPU only)
+ * so the ledger's rounds never wait for a big message's parse.
+ */
+static void *
+parser_main(void *arg)
+{
+	struct runner *r = arg;
+	struct event *list, *ev, **tail;
+
+	pthread_setname_np(pthread_self(), "mt-parser");
+	lock(r);
+	for (;;) {
+		while (r->to_parse == NULL && !r->parser_quit)
+			pthread_cond_wait(&r->parse, &r->mu);
+		if (r->to_parse == NULL)
+			break;
+		list = r->to_parse;
+		r->to_parse = NULL;
+		unlock(r);
+		for (ev = list; ev != NULL; ev = ev->next)
+			prepare(ev);
+		lock(r);
+		for (tail = &r->parsed; *tail != NULL; tail = &(*tail)->next)
+			;
+		*tail = list;
+		pthread_cond_signal(&r->wake);
+	}
 	unlock(r);
 	return NULL;
 }
@@ -649,11 +691,19 @@ runner_free(struct runner *r)
 	if (kick_target == r)
 		kick_target = NULL;
 	pthread_mutex_unlock(&kick_mu);
+	if (r->parser_started) {
+		lock(r);
+		r->parser_quit = true;
+		pthread_cond_signal(&r->parse);
+		unlock(r);
+		pthread_join(r->parser, NULL);
+	}
 	engine_free(r->engine);
 	queue_delivery_close(r->d);
 	config_unref(r->cfg);
 	pthread_cond_destroy(&r->wake);
 	pthread_cond_destroy(&r->gone);
+	pthread_cond_destroy(&r->parse);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 }
@@ -667,6 +717,7 @@ runner_start(struct config *cfg, char *err, size_t errlen)
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->wake, NULL);
 	pthread_cond_init(&r->gone, NULL);
+	pthread_cond_init(&r->parse, NULL);
 	r->cfg = config_ref(cfg);
 	r->poll_ms = poll_ms();
 	if (!http_global_init()) {
@@ -684,8 +735,10 @@ runner_start(struct config *cfg, char *err, size_t errlen)
 	if (n > 0)
 		log_recovered(n);
 	r->engine = engine_start(job_done, r);
-	if (pthread_create(&r->thread, NULL, ledger_main, r) != 0)
+	if (pthread_create(&r->parser, NULL, parser_main, r) != 0 ||
+	    pthread_create(&r->thread, NULL, ledger_main, r) != 0)
 		abort(); /* no thread: as an allocation failure */
+	r->parser_started = true;
 	pthread_mutex_lock(&kick_mu);
 	kick_target = r;
 	pthread_mutex_unlock(&kick_mu);

@@ -3,9 +3,10 @@
  * JSON, run its trigger's flow step by step, record every attempt, and
  * complete, retry (flow/backoff.h) or dead-letter it.
  *
- * Not pure: owns two threads, the ledger (one delivery connection to the
- * queue, queue.h "Delivery", batching its writes) and the engine (every
- * http and exec step at once, from one thread), and holds a reference to
+ * Not pure: owns three threads, the ledger (one delivery connection to
+ * the queue, queue.h "Delivery", batching its writes), the parser (MIME
+ * to event JSON) and the engine (every http and exec step at once, from
+ * one thread), and holds a reference to
  * the current config. Delivery is at least once: an event interrupted by
  * a crash or a stop runs again from its first unfinished step, so every
  * step carries the event id (Idempotency-Key "<event id>:<step>" for
