@@ -568,8 +568,10 @@ wait_work(struct runner *r, bool at_once, bool *stop, bool *want)
 	r->results = NULL;
 	r->fresh = r->parsed;
 	r->parsed = NULL;
-	/* By the clock, not the wait: a stream of results must not starve
-	 * the retries that came due meanwhile. */
+	/*
+	 * By the clock, not the wait: a stream of results must not starve
+	 * the retries that came due meanwhile.
+	 */
 	*want = at_once || r->kicked || flow_now_ms() >= until;
 	r->kicked = false;
 	*stop = r->stopping;
