@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "flow/flow_int.h"
 #include "flow/runner.h"
@@ -39,6 +41,11 @@
 #define RUNNER_LEASE_MARGIN_MS 60000
 #define RUNNER_TABLE 2048 /* buckets of the events in progress */
 #define RUNNER_POLL_ENV "MT_RUNNER_POLL_MS" /* tests: a longer fallback */
+/*
+ * The parser's nice value: when intake and parsing compete for the CPU,
+ * intake (the 250 a sender waits for) goes first and parsing catches up.
+ */
+#define RUNNER_PARSER_NICE 5
 
 /* One queue_claim() result, freed when its last event ends. */
 struct batch {
@@ -600,7 +607,8 @@ ledger_main(void *arg)
 
 /*
  * The parser thread: prepares claimed events (flow_prepare(), CPU only)
- * so the ledger's rounds never wait for a big message's parse.
+ * so the ledger's rounds never wait for a big message's parse. It runs at
+ * RUNNER_PARSER_NICE.
  */
 static void *
 parser_main(void *arg)
@@ -609,6 +617,8 @@ parser_main(void *arg)
 	struct event *list, *ev, **tail;
 
 	pthread_setname_np(pthread_self(), "mt-parser");
+	/* Linux: a thread's own nice value. Failure only costs priority. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), RUNNER_PARSER_NICE);
 	lock(r);
 	for (;;) {
 		while (r->to_parse == NULL && !r->parser_quit)
