@@ -86,7 +86,8 @@ log_refusal(struct smtp_txn *t, const char *address,
 }
 
 /*
- * The content is complete: drops any CNAME_HEADER field the client sent,
+ * The content is complete: drops any CNAME_HEADER field the client sent
+ * (t->size then counts the content kept),
  * then settles a provisional recipient (route/cname.h: it is then the
  * only one). Recovered: the message is queued for the recovered trigger.
  * Not: the 550 5.1.2 diagnosis (or the recovered trigger's sender policy
@@ -100,9 +101,11 @@ content_done(struct smtp_session *s)
 	struct route_result res;
 	struct cname_rewrite rw;
 	struct route_query q;
-	size_t i, from;
+	size_t i, from, n;
 
-	t->data.len = header_remove(t->data.data, t->data.len, CNAME_HEADER);
+	n = header_remove(t->data.data, t->data.len, CNAME_HEADER);
+	t->size -= t->data.len - n; /* size counts what is kept */
+	t->data.len = n;
 	for (i = 0; i < t->n_rcpts; i++)
 		if (t->rcpts[i].cname.evidence == CNAME_PENDING)
 			r = &t->rcpts[i];
