@@ -1,14 +1,15 @@
 /*
- * admin - list, show, retry and purge on the SQLite queue (queue/admin.h).
+ * admin - open, list, show and retry on the SQLite queue (queue/admin.h);
+ * the purges are in admin_purge.c.
  *
  * Not pure: owns one SQLite connection. Every write is one BEGIN
- * IMMEDIATE transaction kept short (a purge deletes at most `max`
- * messages per call) so the gateway's intake commits, which wait on the
- * same lock through the busy handler, are delayed by milliseconds, not
- * blocked. sqlite3 types never leave this file. docs/queue.md, "Queue
- * CLI" and "Retention".
+ * IMMEDIATE transaction kept short, so the gateway's intake commits,
+ * which wait on the same lock through the busy handler, are delayed by
+ * milliseconds, not blocked. sqlite3 types never leave admin*.c.
+ * docs/queue.md, "Queue CLI".
  */
 #include "queue/admin.h"
+#include "queue/admin_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -26,11 +27,6 @@
 
 /* As the delivery connection: long enough for any intake batch. */
 static const unsigned busy_limit_ms = 10000;
-
-struct admin {
-	sqlite3 *db;
-	char err[512];
-};
 
 static const char *const states[] = { "queued", "running", "retry", "done",
 	"dead", "ignored", "duplicate" };
@@ -59,8 +55,8 @@ admin_state_final(const char *state)
 	return false;
 }
 
-static void __attribute__((format(printf, 2, 3)))
-set_err(struct admin *a, const char *fmt, ...)
+void
+admin_set_err(struct admin *a, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -69,11 +65,31 @@ set_err(struct admin *a, const char *fmt, ...)
 	va_end(ap);
 }
 
-static enum admin_status
-db_fail(struct admin *a, const char *what)
+enum admin_status
+admin_db_fail(struct admin *a, const char *what)
 {
-	set_err(a, "%s: %s", what, sqlite3_errmsg(a->db));
+	admin_set_err(a, "%s: %s", what, sqlite3_errmsg(a->db));
 	return ADMIN_ERR_IO;
+}
+
+enum admin_status
+admin_begin(struct admin *a)
+{
+	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return admin_db_fail(a, "cannot lock the queue");
+	return ADMIN_OK;
+}
+
+enum admin_status
+admin_end(struct admin *a, enum admin_status s)
+{
+	if (s == ADMIN_OK &&
+	    sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		s = admin_db_fail(a, "commit");
+	if (s != ADMIN_OK)
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+	return s;
 }
 
 int64_t
@@ -105,7 +121,8 @@ check_schema(struct admin *a)
 	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW) {
 		/* SQLITE_NOTADB surfaces here, at the first read. */
-		set_err(a, "not a SQLite database (%s)", sqlite3_errmsg(a->db));
+		admin_set_err(a, "not a SQLite database (%s)",
+		    sqlite3_errmsg(a->db));
 		sqlite3_finalize(st);
 		return false;
 	}
@@ -113,12 +130,12 @@ check_schema(struct admin *a)
 	tables = sqlite3_column_int(st, 1);
 	sqlite3_finalize(st);
 	if (version == 0 || tables != 4)
-		set_err(a,
+		admin_set_err(a,
 		    "not a mailtrigger queue (SQLite, but without its "
 		    "tables; user_version %d)",
 		    version);
 	else if (version != QUEUE_SCHEMA_VERSION)
-		set_err(a,
+		admin_set_err(a,
 		    "schema version %d, want %d (start this mailtrigger's "
 		    "gateway on it once to migrate an older queue)",
 		    version, QUEUE_SCHEMA_VERSION);
@@ -201,8 +218,8 @@ col_i64_null(sqlite3_stmt *st, int i)
 	return sqlite3_column_int64(st, i);
 }
 
-static void
-col_copy(sqlite3_stmt *st, int i, char *out, size_t size)
+void
+admin_col_copy(sqlite3_stmt *st, int i, char *out, size_t size)
 {
 	const unsigned char *s = sqlite3_column_text(st, i);
 
@@ -220,9 +237,9 @@ col_copy(sqlite3_stmt *st, int i, char *out, size_t size)
 static void
 event_row(sqlite3_stmt *st, struct admin_event *e)
 {
-	col_copy(st, 0, e->id, sizeof(e->id));
-	col_copy(st, 1, e->message_id, sizeof(e->message_id));
-	col_copy(st, 2, e->state, sizeof(e->state));
+	admin_col_copy(st, 0, e->id, sizeof(e->id));
+	admin_col_copy(st, 1, e->message_id, sizeof(e->message_id));
+	admin_col_copy(st, 2, e->state, sizeof(e->state));
 	e->instance = col_dup(st, 3);
 	e->trigger = col_dup(st, 4);
 	e->tag = col_dup(st, 5);
@@ -263,7 +280,7 @@ collect_events(struct admin *a, sqlite3_stmt *st, struct admin_event **out,
 	admin_events_free(*out, *n);
 	*out = NULL;
 	*n = 0;
-	return db_fail(a, "reading events");
+	return admin_db_fail(a, "reading events");
 }
 
 void
@@ -306,14 +323,14 @@ admin_list(struct admin *a, const struct admin_filter *f,
 	*out = NULL;
 	*n = 0;
 	if (f->state != NULL && !admin_state_valid(f->state)) {
-		set_err(a,
+		admin_set_err(a,
 		    "'%s' is not a state (use queued, running, retry, done, "
 		    "dead, ignored or duplicate)",
 		    f->state);
 		return ADMIN_REFUSED;
 	}
 	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_fail(a, "listing events");
+		return admin_db_fail(a, "listing events");
 	sqlite3_bind_text(st, 1, f->state, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, f->trigger, -1, SQLITE_STATIC);
 	/* LIMIT -1 is SQLite's "no limit". */
@@ -343,12 +360,13 @@ load_attempts(struct admin *a, sqlite3_stmt *st, struct admin_event *e)
 		t->n = (unsigned)sqlite3_column_int(st, 0);
 		t->at_ms = sqlite3_column_int64(st, 1);
 		t->step = (unsigned)sqlite3_column_int(st, 2);
-		col_copy(st, 3, t->status, sizeof(t->status));
+		admin_col_copy(st, 3, t->status, sizeof(t->status));
 		t->code = (int)col_i64_null(st, 4);
 		t->latency_ms = col_i64_null(st, 5);
 		t->response = col_dup(st, 6);
 	}
-	return rc == SQLITE_DONE ? ADMIN_OK : db_fail(a, "reading attempts");
+	return rc == SQLITE_DONE ? ADMIN_OK :
+				   admin_db_fail(a, "reading attempts");
 }
 
 static enum admin_status
@@ -361,11 +379,11 @@ load_message(struct admin *a, const char *id, struct admin_message *m)
 	int rc;
 
 	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_fail(a, "reading the message");
+		return admin_db_fail(a, "reading the message");
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		col_copy(st, 0, m->id, sizeof(m->id));
+		admin_col_copy(st, 0, m->id, sizeof(m->id));
 		m->received_at_ms = sqlite3_column_int64(st, 1);
 		m->mail_from = col_dup(st, 2);
 		m->client_ip = col_dup(st, 3);
@@ -382,10 +400,10 @@ load_message(struct admin *a, const char *id, struct admin_message *m)
 	if (rc == SQLITE_ROW)
 		return ADMIN_OK;
 	if (rc == SQLITE_DONE) {
-		set_err(a, "no message or event '%s' in the queue", id);
+		admin_set_err(a, "no message or event '%s' in the queue", id);
 		return ADMIN_NOT_FOUND;
 	}
-	return db_fail(a, "reading the message");
+	return admin_db_fail(a, "reading the message");
 }
 
 /* The events of the show: one by event id, or all of a message. */
@@ -401,12 +419,12 @@ load_events(struct admin *a, const char *id, bool is_event,
 
 	if (sqlite3_prepare_v2(a->db, is_event ? by_event : by_msg, -1, &st,
 		NULL) != SQLITE_OK)
-		return db_fail(a, "reading events");
+		return admin_db_fail(a, "reading events");
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	s = collect_events(a, st, &d->events, &d->n_events);
 	sqlite3_finalize(st);
 	if (s == ADMIN_OK && is_event && d->n_events == 0) {
-		set_err(a, "no event '%s' in the queue", id);
+		admin_set_err(a, "no event '%s' in the queue", id);
 		return ADMIN_NOT_FOUND;
 	}
 	return s;
@@ -426,14 +444,14 @@ admin_show(struct admin *a, const char *id, struct admin_detail *d)
 	memset(d, 0, sizeof(*d));
 	/* One read transaction: event, attempts and message agree. */
 	if (sqlite3_exec(a->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(a, "reading");
+		return admin_db_fail(a, "reading");
 	s = load_events(a, id, is_event, d);
 	if (s == ADMIN_OK)
 		s = load_message(a, is_event ? d->events[0].message_id : id,
 		    &d->msg);
 	if (s == ADMIN_OK &&
 	    sqlite3_prepare_v2(a->db, sql_att, -1, &st, NULL) != SQLITE_OK)
-		s = db_fail(a, "reading attempts");
+		s = admin_db_fail(a, "reading attempts");
 	for (i = 0; s == ADMIN_OK && i < d->n_events; i++)
 		s = load_attempts(a, st, &d->events[i]);
 	sqlite3_finalize(st);
@@ -455,27 +473,6 @@ admin_detail_free(struct admin_detail *d)
 }
 
 /* ---- retry ---- */
-
-/* A transaction of its own; ROLLBACK after a failure inside it. */
-static enum admin_status
-begin(struct admin *a)
-{
-	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
-		return db_fail(a, "cannot lock the queue");
-	return ADMIN_OK;
-}
-
-static enum admin_status
-end(struct admin *a, enum admin_status s)
-{
-	if (s == ADMIN_OK &&
-	    sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		s = db_fail(a, "commit");
-	if (s != ADMIN_OK)
-		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
-	return s;
-}
 
 struct retry_row {
 	char id[ADMIN_EVENT_ID_MAX];
@@ -500,13 +497,15 @@ select_rows(struct admin *a, const char *sel, const char *id,
 				*rows = xreallocarray(*rows, cap,
 				    sizeof(**rows));
 			}
-			col_copy(st, 0, (*rows)[*n].id, sizeof((*rows)->id));
-			col_copy(st, 1, (*rows)[*n].was, sizeof((*rows)->was));
+			admin_col_copy(st, 0, (*rows)[*n].id,
+			    sizeof((*rows)->id));
+			admin_col_copy(st, 1, (*rows)[*n].was,
+			    sizeof((*rows)->was));
 			(*n)++;
 		}
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? ADMIN_OK : db_fail(a, "retry");
+	return rc == SQLITE_DONE ? ADMIN_OK : admin_db_fail(a, "retry");
 }
 
 /*
@@ -527,21 +526,21 @@ run_retry(struct admin *a, const char *sel, const char *id, int64_t now_ms,
 	size_t i;
 
 	*n = 0;
-	if ((s = begin(a)) != ADMIN_OK)
+	if ((s = admin_begin(a)) != ADMIN_OK)
 		return s;
 	s = select_rows(a, sel, id, &rows, n);
 	if (s == ADMIN_OK &&
 	    sqlite3_prepare_v2(a->db, upd, -1, &up, NULL) != SQLITE_OK)
-		s = db_fail(a, "retry");
+		s = admin_db_fail(a, "retry");
 	sqlite3_bind_int64(up, 1, now_ms);
 	for (i = 0; s == ADMIN_OK && i < *n; i++) {
 		sqlite3_bind_text(up, 2, rows[i].id, -1, SQLITE_STATIC);
 		if (sqlite3_step(up) != SQLITE_DONE)
-			s = db_fail(a, "retry");
+			s = admin_db_fail(a, "retry");
 		sqlite3_reset(up);
 	}
 	sqlite3_finalize(up);
-	s = end(a, s);
+	s = admin_end(a, s);
 	for (i = 0; s == ADMIN_OK && cb != NULL && i < *n; i++)
 		cb(arg, rows[i].id, rows[i].was);
 	if (s != ADMIN_OK)
@@ -562,16 +561,16 @@ retry_refusal(struct admin *a, const char *id, bool is_event)
 	enum admin_status rc = ADMIN_REFUSED;
 
 	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_fail(a, "retry");
+		return admin_db_fail(a, "retry");
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		s = sqlite3_column_text(st, 0);
 	if (s == NULL) {
-		set_err(a, "no %s '%s' in the queue",
+		admin_set_err(a, "no %s '%s' in the queue",
 		    is_event ? "event" : "message or event", id);
 		rc = ADMIN_NOT_FOUND;
 	} else {
-		set_err(a,
+		admin_set_err(a,
 		    "%s is %s: only dead or retry events are retried (queued "
 		    "and running ones run anyway; done, ignored and duplicate "
 		    "ones ended on purpose: send the mail again instead)",
@@ -610,158 +609,4 @@ admin_retry_dead(struct admin *a, int64_t now_ms, admin_retry_cb *cb, void *arg,
 				  " ORDER BY id";
 
 	return run_retry(a, sql, NULL, now_ms, cb, arg, n);
-}
-
-/* ---- purge ---- */
-
-/*
- * Messages whose events have all ended, received before the cutoff and
- * with no attempt since (an event retried by hand and then done is kept
- * a full retention period after its last attempt). Oldest first, served
- * by the messages_received index.
- */
-static const char sql_purge_select[] =
-    "SELECT m.id, m.received_at FROM messages m"
-    " WHERE m.received_at < ?1"
-    " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.id"
-    "  AND e.state NOT IN ('done', 'dead', 'ignored', 'duplicate'))"
-    " AND NOT EXISTS (SELECT 1 FROM events e JOIN attempts t"
-    "  ON t.event_id = e.id WHERE e.message_id = m.id AND t.at >= ?1)"
-    " ORDER BY m.received_at LIMIT ?2";
-
-/* Children first: events reference messages, attempts events. */
-static const char *const sql_purge_delete[] = {
-	"DELETE FROM attempts WHERE event_id IN"
-	" (SELECT id FROM events WHERE message_id = ?1)",
-	"DELETE FROM events WHERE message_id = ?1",
-	"DELETE FROM messages WHERE id = ?1",
-};
-
-struct purge_row {
-	char id[ID_LEN + 1];
-	int64_t received_at_ms;
-};
-
-static enum admin_status
-purge_select(struct admin *a, int64_t cutoff_ms, size_t max,
-    struct purge_row *rows, size_t *n)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = SQLITE_ERROR;
-
-	*n = 0;
-	if (sqlite3_prepare_v2(a->db, sql_purge_select, -1, &st, NULL) ==
-	    SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, cutoff_ms);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
-			col_copy(st, 0, rows[*n].id, sizeof(rows[*n].id));
-			rows[*n].received_at_ms = sqlite3_column_int64(st, 1);
-			(*n)++;
-		}
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? ADMIN_OK : db_fail(a, "purge");
-}
-
-/* Deletes message id with its events and attempts; counts[] per table. */
-static enum admin_status
-purge_one(struct admin *a, sqlite3_stmt **del, const char *id, size_t counts[3])
-{
-	size_t i;
-
-	for (i = 0; i < 3; i++) {
-		sqlite3_reset(del[i]);
-		sqlite3_bind_text(del[i], 1, id, -1, SQLITE_STATIC);
-		if (sqlite3_step(del[i]) != SQLITE_DONE)
-			return db_fail(a, "purge");
-		counts[i] = (size_t)sqlite3_changes(a->db);
-	}
-	return ADMIN_OK;
-}
-
-enum admin_status
-admin_purge_batch(struct admin *a, int64_t cutoff_ms, size_t max,
-    admin_purge_cb *cb, void *arg, struct admin_purge_stats *st, bool *more)
-{
-	struct purge_row *rows;
-	sqlite3_stmt *del[3] = { NULL, NULL, NULL };
-	size_t i, n = 0, c[3];
-	enum admin_status s;
-
-	*more = false;
-	if (max == 0 || max > ADMIN_PURGE_BATCH)
-		max = ADMIN_PURGE_BATCH;
-	rows = xcalloc(max, sizeof(*rows));
-	if ((s = begin(a)) != ADMIN_OK)
-		goto out;
-	s = purge_select(a, cutoff_ms, max, rows, &n);
-	for (i = 0; s == ADMIN_OK && i < 3; i++)
-		if (sqlite3_prepare_v2(a->db, sql_purge_delete[i], -1, &del[i],
-			NULL) != SQLITE_OK)
-			s = db_fail(a, "purge");
-	for (i = 0; s == ADMIN_OK && i < n; i++) {
-		s = purge_one(a, del, rows[i].id, c);
-		st->attempts += c[0];
-		st->events += c[1];
-		st->messages += c[2];
-		if (s == ADMIN_OK && cb != NULL)
-			cb(arg, rows[i].id, rows[i].received_at_ms, c[1]);
-	}
-	for (i = 0; i < 3; i++)
-		sqlite3_finalize(del[i]);
-	s = end(a, s);
-	*more = s == ADMIN_OK && n == max;
-out:
-	free(rows);
-	return s;
-}
-
-/* Runs sql with ?1 = v1, ?2 = v2; adds the rows it deleted to *n. */
-static enum admin_status
-delete_rows(struct admin *a, const char *sql, int64_t v1, int64_t v2, size_t *n)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = SQLITE_ERROR;
-
-	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, v1);
-		sqlite3_bind_int64(st, 2, v2);
-		rc = sqlite3_step(st);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return db_fail(a, "trimming rejections");
-	*n += (size_t)sqlite3_changes(a->db);
-	return ADMIN_OK;
-}
-
-enum admin_status
-admin_trim_rejections(struct admin *a, int64_t cutoff_ms, size_t keep,
-    size_t max, struct admin_purge_stats *st, bool *more)
-{
-	static const char by_age[] =
-	    "DELETE FROM rejections WHERE rowid IN (SELECT rowid FROM"
-	    " rejections WHERE at < ?1 ORDER BY at LIMIT ?2)";
-	/* The oldest rows beyond the cap; OFFSET ?1 from the newest. */
-	static const char by_cap[] =
-	    "DELETE FROM rejections WHERE rowid IN (SELECT rowid FROM"
-	    " (SELECT rowid, at FROM rejections ORDER BY at DESC LIMIT -1"
-	    " OFFSET ?1) ORDER BY at LIMIT ?2)";
-	enum admin_status s;
-	size_t n = 0;
-
-	*more = false;
-	if ((s = begin(a)) != ADMIN_OK)
-		return s;
-	s = delete_rows(a, by_age, cutoff_ms, (int64_t)max, &n);
-	if (s == ADMIN_OK && keep > 0 && n < max)
-		s = delete_rows(a, by_cap, (int64_t)keep, (int64_t)(max - n),
-		    &n);
-	s = end(a, s);
-	if (s == ADMIN_OK) {
-		st->rejections += n;
-		*more = n == max;
-	}
-	return s;
 }

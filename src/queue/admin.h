@@ -11,8 +11,9 @@
  * the writer, and every write here is one short BEGIN IMMEDIATE
  * transaction (a purge in batches of at most `max` messages), polled by
  * the queue's busy handler (queue/busy.h). sqlite3 types never leave
- * admin.c. Results are owned by the caller and freed with the matching
- * _free function. docs/queue.md, "Queue CLI" and "Retention".
+ * admin.c and admin_purge.c. Results are owned by the caller and freed
+ * with the matching _free function. docs/queue.md, "Queue CLI" and
+ * "Retention".
  */
 #ifndef MT_QUEUE_ADMIN_H
 #define MT_QUEUE_ADMIN_H
