@@ -393,7 +393,7 @@ static const struct err_row key_rows[] = {
 	{ "alias", "hostname: &h a.example\nqueue: {path: *h}\n",
 	    { "t.yaml:2:15: YAML aliases (*name) are not supported (write the "
 	      "value out)" } },
-	{ NULL },
+	{ 0 },
 };
 
 static const struct err_row limit_rows[] = {
@@ -438,7 +438,7 @@ static const struct err_row limit_rows[] = {
 	{ "limits not a mapping", "limits: 5\n",
 	    { "t.yaml:1:9: limits: expected a mapping (message_size: 25MB, "
 	      "recipients: 100, ...), got a string" } },
-	{ NULL },
+	{ 0 },
 };
 
 static const struct err_row instance_rows[] = {
@@ -579,7 +579,7 @@ static const struct err_row instance_rows[] = {
 	    { "t.yaml:5:21: instances[0].triggers.t.recipients: the list is "
 	      "empty, so no address would reach the trigger (list local "
 	      "parts, or leave recipients out to accept any)" } },
-	{ NULL },
+	{ 0 },
 };
 
 static const struct err_row listen_rows[] = {
@@ -629,7 +629,7 @@ static const struct err_row listen_rows[] = {
 	      "HOST:PORT, as 127.0.0.1:2525)",
 		"t.yaml:2:6: unknown key 'port' in listen[0] (allowed: "
 		"address)" } },
-	{ NULL },
+	{ 0 },
 };
 
 static const struct err_row misc_rows[] = {
@@ -705,7 +705,7 @@ static const struct err_row misc_rows[] = {
 		"or neither to run without STARTTLS)",
 		"t.yaml:10:9: listen: the list is empty (add a listener, as - "
 		"address: 127.0.0.1:2525, or leave listen out)" } },
-	{ NULL },
+	{ 0 },
 };
 
 static void
@@ -800,7 +800,7 @@ static const struct bytes_row byte_rows[] = {
 	{ "explicit null", BYTES("~\n"),
 	    "t.yaml:1:1: the config is empty (write a mapping with some "
 	    "of: " TOP_KEYS ")" },
-	{ NULL },
+	{ 0 },
 };
 
 static void

@@ -92,6 +92,9 @@ sql(const char *path, const char *fmt, ...)
 }
 
 /* The first column of the first row as text ("" for none or NULL). */
+static const char *value(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static const char *
 value(const char *path, const char *fmt, ...)
 {

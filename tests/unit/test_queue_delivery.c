@@ -21,7 +21,7 @@
 #include "queue/queue.h"
 #include "util/xmalloc.h"
 
-#define T0 INT64_C(1764331200000)
+#define T0 1764331200000LL
 #define LEASE 60000
 
 struct fixture {
@@ -66,6 +66,9 @@ teardown(void **state)
 	return 0;
 }
 
+static void sql(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 sql(const char *path, const char *fmt, ...)
 {
@@ -83,6 +86,9 @@ sql(const char *path, const char *fmt, ...)
 		fail_msg("%s: %s", text, msg);
 	sqlite3_close(db);
 }
+
+static long long value(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static long long
 value(const char *path, const char *fmt, ...)
