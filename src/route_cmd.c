@@ -1,8 +1,10 @@
 /*
  * route_cmd - `mailtrigger route` (route_cmd.h, docs/route.md).
  *
- * One pass builds a JSON report: each recipient through route_rcpt(),
- * as the SMTP session asks at RCPT time; the accepted ones grouped into
+ * One pass builds a JSON report: each recipient through route_rcpt()
+ * and cname_rcpt(), as the SMTP session asks at RCPT time (a recipient
+ * accepted pending the Received: header is decided with the message, as
+ * at the end of DATA); the accepted ones grouped into
  * events as the intake does (one per instance and trigger, first come
  * first numbered); and, with a message, each event through
  * flow_prepare(), as a delivery worker does before the first step. The
@@ -29,6 +31,8 @@
 #include "config.h"
 #include "flow/flow_int.h"
 #include "mail/address.h"
+#include "mail/received.h"
+#include "route/cname.h"
 #include "route/policy.h"
 #include "route/router.h"
 #include "util/buf.h"
@@ -168,39 +172,100 @@ add_trigger_facts(json_t *o, const struct route_result *r,
 	    r->policy == POLICY_ALLOWED ? str_or_null(p.matched) : json_null());
 }
 
-/* One recipient's RCPT decision as a JSON object. */
+/* A recipient's rewrite as the event's rewrite object; NULL: none. */
 static json_t *
-rcpt_report(const struct config *cfg, const struct mailbox *from,
-    const char *arg, const struct mailbox *rcpt, enum addr_status st,
-    struct route_result *r)
+rewrite_json(const struct cname_rewrite *rw)
+{
+	if (rw->evidence != CNAME_SENDER_DOMAINS &&
+	    rw->evidence != CNAME_RECEIVED_FOR)
+		return NULL;
+	return json_pack("{s:s, s:s, s:s}", "received", rw->received,
+	    "recovered", rw->recovered, "evidence",
+	    cname_evidence_name(rw->evidence));
+}
+
+/* The reply and verdict fields of a decision, under the given prefix. */
+static void
+add_reply(json_t *o, const char *prefix, const struct route_result *r)
+{
+	char key[32], reply[ROUTE_TEXT_MAX + 32];
+
+	snprintf(reply, sizeof(reply), "%d %s %s", r->code, r->enhanced,
+	    r->text);
+	snprintf(key, sizeof(key), "%sreply", prefix);
+	json_object_set_new(o, key, str_or_null(reply));
+	snprintf(key, sizeof(key), "%scode", prefix);
+	json_object_set_new(o, key, json_integer(r->code));
+	snprintf(key, sizeof(key), "%sreason", prefix);
+	json_object_set_new(o, key, str_or_null(r->reason));
+}
+
+/* The session's own reply to an address it cannot parse (replies.md). */
+static void
+syntax_refusal(struct route_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->verdict = ROUTE_REJECT;
+	r->code = 501;
+	snprintf(r->enhanced, sizeof(r->enhanced), "5.1.3");
+	snprintf(r->text, sizeof(r->text), "Bad recipient address syntax");
+	r->reason = "syntax";
+}
+
+/*
+ * A recipient accepted pending the Received: header, decided as at the
+ * end of DATA: with the message when there is one, else it stays pending
+ * and makes no event.
+ */
+static void
+pending_report(json_t *o, const struct config *cfg, const struct route_query *q,
+    const struct buf *msg, struct route_result *r, struct cname_rewrite *rw)
+{
+	if (msg == NULL) {
+		json_object_set_new(o, "after_data",
+		    json_string("decided by the message's first Received: "
+				"field; give the message as FILE to see it"));
+		r->verdict = ROUTE_REJECT; /* no event without the message */
+		return;
+	}
+	if (!cname_recover(cfg, q, buf_str(msg), msg->len, r, rw))
+		r->verdict = ROUTE_REJECT;
+	add_reply(o, "data_", r);
+}
+
+/*
+ * One recipient's RCPT decision as a JSON object; txn is the transaction
+ * so far (what the one-provisional rule of cname_rcpt() needs).
+ */
+static json_t *
+rcpt_report(const struct config *cfg, const struct route_query *q,
+    const char *arg, enum addr_status st, const struct buf *msg,
+    struct cname_txn *txn, struct route_result *r, json_t **rewrite)
 {
 	json_t *o = json_object();
-	char reply[ROUTE_TEXT_MAX + 32];
-	struct route_query q = { from, rcpt };
+	struct cname_rewrite rw = { 0 };
 
 	json_object_set_new(o, "rcpt", str_or_null(arg));
 	if (st != ADDR_OK) {
-		/* The session's own reply (docs/replies.md). */
-		memset(r, 0, sizeof(*r));
-		r->verdict = ROUTE_REJECT;
-		r->code = 501;
-		snprintf(r->enhanced, sizeof(r->enhanced), "5.1.3");
-		snprintf(r->text, sizeof(r->text),
-		    "Bad recipient address "
-		    "syntax");
-		r->reason = "syntax";
+		syntax_refusal(r);
 	} else {
-		route_rcpt(cfg, &q, r);
+		route_rcpt(cfg, q, r);
+		cname_rcpt(cfg, q, txn, r, &rw);
 	}
-	snprintf(reply, sizeof(reply), "%d %s %s", r->code, r->enhanced,
-	    r->text);
-	json_object_set_new(o, "reply", str_or_null(reply));
-	json_object_set_new(o, "code", json_integer(r->code));
-	json_object_set_new(o, "reason", str_or_null(r->reason));
+	add_reply(o, "", r);
+	if (rw.evidence == CNAME_PENDING) {
+		txn->provisional = true;
+		pending_report(o, cfg, q, msg, r, &rw);
+	}
+	if (r->verdict == ROUTE_OK)
+		txn->n_rcpts++;
 	json_object_set_new(o, "accepted",
 	    json_boolean(r->verdict == ROUTE_OK));
+	*rewrite = rewrite_json(&rw);
+	json_object_set(o, "rewrite",
+	    *rewrite != NULL ? *rewrite : json_null());
 	if (r->trigger != NULL)
-		add_trigger_facts(o, r, from);
+		add_trigger_facts(o, r, q->mail_from);
 	return o;
 }
 
@@ -210,12 +275,13 @@ struct pending {
 	const struct trigger *trig;
 	char tag[ADDR_LOCAL_MAX + 1];
 	json_t *recipients, *rcpt_to;
+	json_t *rewrite; /* the first recovered recipient's, or NULL */
 };
 
 /* Adds an accepted recipient to its event (as the intake groups them). */
 static void
 group(struct pending *ev, size_t *n, const struct route_result *r,
-    const struct mailbox *rcpt)
+    const struct mailbox *rcpt, const json_t *rewrite)
 {
 	struct pending *e = NULL;
 	size_t i;
@@ -230,7 +296,10 @@ group(struct pending *ev, size_t *n, const struct route_result *r,
 		snprintf(e->tag, sizeof(e->tag), "%s", r->tag);
 		e->recipients = json_array();
 		e->rcpt_to = json_array();
+		e->rewrite = NULL;
 	}
+	if (e->rewrite == NULL && rewrite != NULL)
+		e->rewrite = json_deep_copy(rewrite); /* as the intake keeps */
 	json_array_append_new(e->rcpt_to, str_or_null(rcpt->address));
 	if (r->form == ROUTE_FORM_RECIPIENT)
 		json_array_append_new(e->recipients, str_or_null(r->recipient));
@@ -307,6 +376,8 @@ event_report(const struct pending *e, size_t k, const struct mailbox *from,
 	c.tag = (char *)e->tag;
 	c.recipients = json_dumps(e->recipients, JSON_COMPACT);
 	c.rcpt_to = json_dumps(e->rcpt_to, JSON_COMPACT);
+	c.rewrite = e->rewrite != NULL ? json_dumps(e->rewrite, JSON_COMPACT) :
+					 NULL;
 	c.created_at_ms = c.received_at_ms = flow_now_ms();
 	c.mail_from = (char *)from->address;
 	c.client_ip = (char *)"";
@@ -323,6 +394,7 @@ event_report(const struct pending *e, size_t k, const struct mailbox *from,
 	flow_prepared_free(&p);
 	free(c.recipients);
 	free(c.rcpt_to);
+	free(c.rewrite);
 	return o;
 }
 
@@ -357,51 +429,64 @@ read_message(int fd, struct buf *b, bool *crlf_added)
 	}
 }
 
-/* The message part of the report: one entry per event. */
+/*
+ * Reads the message of --file (or stdin) into b, as the intake would keep
+ * it: bare LF made CRLF, CNAME_HEADER fields removed. False, with the
+ * reason on stderr, when it cannot be read whole.
+ */
 static bool
-message_report(const struct route_opts *o, json_t *report,
-    const struct pending *ev, size_t n_ev, const struct mailbox *from)
+load_message(const struct route_opts *o, struct buf *b, bool *crlf)
 {
 	int fd = strcmp(o->file, "-") == 0 ? STDIN_FILENO :
 					     open(o->file, O_RDONLY);
-	json_t *events = json_array();
-	struct buf b;
-	bool crlf, ok;
-	size_t i;
+	bool ok;
 
 	if (fd < 0) {
 		fprintf(stderr, "mailtrigger route: %s: %s\n", o->file,
 		    strerror(errno));
-		json_decref(events);
 		return false;
 	}
-	buf_init(&b, ROUTE_INPUT_MAX);
-	ok = read_message(fd, &b, &crlf);
+	ok = read_message(fd, b, crlf);
 	if (!ok)
 		fprintf(stderr,
 		    "mailtrigger route: %s: cannot read it whole (read "
 		    "error, or larger than %u MB)\n",
 		    o->file, ROUTE_INPUT_MAX >> 20);
-	for (i = 0; ok && i < n_ev; i++)
-		json_array_append_new(events,
-		    event_report(&ev[i], i, from, buf_str(&b), b.len));
-	json_object_set_new(report, "message_file", json_string(o->file));
-	json_object_set_new(report, "crlf_added", json_boolean(crlf));
-	json_object_set_new(report, "events", events);
-	buf_free(&b);
+	else if (b->len > 0)
+		b->len = header_remove(b->data, b->len, CNAME_HEADER);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	return ok;
 }
 
+/* The message part of the report: one entry per event. */
+static void
+message_report(const struct route_opts *o, json_t *report,
+    const struct pending *ev, size_t n_ev, const struct mailbox *from,
+    const struct buf *b, bool crlf)
+{
+	json_t *events = json_array();
+	size_t i;
+
+	for (i = 0; i < n_ev; i++)
+		json_array_append_new(events,
+		    event_report(&ev[i], i, from, buf_str(b), b->len));
+	json_object_set_new(report, "message_file", json_string(o->file));
+	json_object_set_new(report, "crlf_added", json_boolean(crlf));
+	json_object_set_new(report, "events", events);
+}
+
 /* Every --to through the router; the accepted ones grouped in ev. */
 static json_t *
 rcpts_report(const struct config *cfg, const struct route_opts *o,
-    const struct mailbox *from, struct pending *ev, size_t *n_ev, bool *all_ok)
+    const struct mailbox *from, const struct buf *msg, struct pending *ev,
+    size_t *n_ev, bool *all_ok)
 {
-	json_t *list = json_array();
+	json_t *list = json_array(), *rewrite;
+	struct cname_txn txn = { 0, false };
 	struct route_result r;
 	struct mailbox rcpt;
+	struct route_query q = { from, &rcpt };
 	enum addr_status st;
 	size_t i;
 
@@ -410,11 +495,13 @@ rcpts_report(const struct config *cfg, const struct route_opts *o,
 	for (i = 0; i < o->n_to; i++) {
 		st = parse_addr(o->to[i], false, &rcpt);
 		json_array_append_new(list,
-		    rcpt_report(cfg, from, o->to[i], &rcpt, st, &r));
+		    rcpt_report(cfg, &q, o->to[i], st, msg, &txn, &r,
+			&rewrite));
 		if (r.verdict == ROUTE_OK)
-			group(ev, n_ev, &r, &rcpt);
+			group(ev, n_ev, &r, &rcpt, rewrite);
 		else
 			*all_ok = false;
+		json_decref(rewrite);
 	}
 	return list;
 }
@@ -431,10 +518,18 @@ static void
 print_rcpt(const json_t *r)
 {
 	const json_t *m = json_object_get(r, "sender_matched");
+	const json_t *rw = json_object_get(r, "rewrite");
 
 	printf("rcpt <%s>: %s\n", json_string_value(json_object_get(r, "rcpt")),
 	    json_string_value(json_object_get(r, "reply")));
 	line("reason", json_object_get(r, "reason"));
+	line("after DATA", json_object_get(r, "after_data"));
+	line("end of DATA", json_object_get(r, "data_reply"));
+	line("end of DATA reason", json_object_get(r, "data_reason"));
+	if (json_is_object(rw))
+		printf("  recovered from CNAME expansion: <%s> (evidence %s)\n",
+		    json_string_value(json_object_get(rw, "recovered")),
+		    json_string_value(json_object_get(rw, "evidence")));
 	line("instance", json_object_get(r, "instance"));
 	line("trigger", json_object_get(r, "trigger"));
 	line("form", json_object_get(r, "form"));
@@ -535,21 +630,30 @@ report_build(const struct config *cfg, const struct route_opts *o,
     const struct mailbox *from, json_t *report, bool *all_ok)
 {
 	struct pending ev[ROUTE_TO_MAX];
+	struct buf msg;
 	size_t n_ev, i;
-	bool ok = true;
+	bool crlf = false;
 
+	buf_init(&msg, ROUTE_INPUT_MAX);
+	if (o->file != NULL && !load_message(o, &msg, &crlf)) {
+		buf_free(&msg);
+		return false;
+	}
 	json_object_set_new(report, "config", str_or_null(cfg->path));
 	json_object_set_new(report, "mail_from", str_or_null(from->address));
 	json_object_set_new(report, "recipients",
-	    rcpts_report(cfg, o, from, ev, &n_ev, all_ok));
+	    rcpts_report(cfg, o, from, o->file != NULL ? &msg : NULL, ev, &n_ev,
+		all_ok));
 	if (o->file != NULL)
-		ok = message_report(o, report, ev, n_ev, from);
+		message_report(o, report, ev, n_ev, from, &msg, crlf);
 	for (i = 0; i < n_ev; i++) {
 		json_decref(ev[i].recipients);
 		json_decref(ev[i].rcpt_to);
+		json_decref(ev[i].rewrite);
 	}
+	buf_free(&msg);
 	*all_ok = *all_ok && all_run(report);
-	return ok;
+	return true;
 }
 
 static struct config *

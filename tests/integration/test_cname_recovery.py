@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import unittest
@@ -225,6 +226,61 @@ class CnameRecovery(unittest.TestCase):
             ev = json.load(f)
         self.assertIs(ev["recipient_rewritten"], False)
         self.assertIsNone(ev["rewrite"])
+
+    def route(self, mail_from, rcpts, data=None, want_rc=0):
+        """`mailtrigger route --json` on the gateway's own config, the
+        message (if any) on stdin."""
+        argv = [mt.binary(), "route", "--config", self.gw.config_path,
+                "--from", mail_from, "--json"]
+        for r in rcpts:
+            argv += ["--to", r]
+        if data is not None:
+            argv.append("-")
+        p = subprocess.run(argv, input=data, capture_output=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, want_rc, p.stderr)
+        return json.loads(p.stdout)
+
+    def test_route_dry_run_recovers_as_the_gateway(self):
+        """The dry run applies the same recovery: the sender's domain at
+        RCPT, the Received: for clause when the message is given (and says
+        it is pending when it is not), the 452 and the 5.1.2 refusal, with
+        the replies the gateway gives."""
+        lb = "flow1@" + LB
+        sender_dom = self.route("nagios@acme.com", [lb])["recipients"][0]
+        self.assertEqual(sender_dom["reply"], "250 2.1.5 Ok")
+        self.assertEqual(sender_dom["rewrite"], {
+            "received": lb, "recovered": "flow1@" + ACME,
+            "evidence": "sender_domains"})
+        self.assertEqual(sender_dom["instance"], ACME)
+
+        msg = sendmail_message("flow1@" + BETA, lb)
+        got = self.route("nagios@shared.example", [lb], msg)
+        r = got["recipients"][0]
+        self.assertIn("accepted pending the Received: header", r["reply"])
+        self.assertEqual((r["data_code"], r["accepted"], r["instance"]),
+                         (250, True, BETA))
+        self.assertEqual(r["rewrite"]["evidence"], "received_for")
+        ev = got["events"][0]["event"]
+        self.assertIs(ev["recipient_rewritten"], True)
+        self.assertEqual(ev["rewrite"], r["rewrite"])
+
+        pending = self.route("nagios@shared.example", [lb], want_rc=1)
+        r = pending["recipients"][0]
+        self.assertFalse(r["accepted"])
+        self.assertIn("first Received: field", r["after_data"])
+
+        refused = self.route("ops@shared.example", [lb], NO_FOR, want_rc=1)
+        r = refused["recipients"][0]
+        self.assertEqual(r["data_code"], 550)
+        self.assertIn("5.1.2 <%s>: %s" % (lb, DIAG), r["data_reply"])
+        self.assertEqual(refused["events"], [])
+
+        mixed = self.route("ops@shared.example", ["flow1@" + ACME, lb], msg,
+                           want_rc=1)
+        self.assertEqual([r["code"] for r in mixed["recipients"]],
+                         [250, 452])
+        self.assertIsNone(mixed["events"][0]["event"]["rewrite"])
 
 
 if __name__ == "__main__":
