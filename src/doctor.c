@@ -33,6 +33,7 @@
 #include "doctor_int.h"
 #include "doctor_probe.h"
 #include "mail/address.h"
+#include "route/cname.h"
 #include "route/router.h"
 #include "util/units.h"
 #include "util/xmalloc.h"
@@ -140,15 +141,24 @@ expand_address(struct doctor_check *r)
 	return parse_address(path, &r->expanded, err, sizeof(err));
 }
 
+/*
+ * The gateway's RCPT answers, for the null sender the probe uses: no
+ * sender domain to recover by, so an opted-in instance (CNAME recovery)
+ * accepts the expanded form only pending the Received: header.
+ */
 static void
 route_both(const struct config *cfg, struct doctor_check *r)
 {
-	struct route_query q = { NULL, &r->rcpt };
+	struct mailbox null_sender = { .is_null = true };
+	struct route_query q = { &null_sender, &r->rcpt };
+	struct cname_txn txn = { 0, false };
+	struct cname_rewrite rw;
 
 	route_rcpt(cfg, &q, &r->orig);
 	if (r->expands) {
 		q.rcpt = &r->expanded;
 		route_rcpt(cfg, &q, &r->exp);
+		cname_rcpt(cfg, &q, &txn, &r->exp, &rw);
 	}
 	r->routed = true;
 }
@@ -324,6 +334,21 @@ answer(const struct doctor_check *r, bool expanded, char *buf, size_t len)
 	return st->code / 100 == 2;
 }
 
+/*
+ * True when the expanded form is accepted only pending the Received:
+ * header (CNAME recovery, evidence 2): it works for some senders only.
+ */
+static bool
+expanded_provisional(const struct doctor_check *r)
+{
+	const struct probe_step *st = r->probe ? r->probe->expanded : NULL;
+
+	if (r->routed)
+		return r->exp.reason != NULL &&
+		    strcmp(r->exp.reason, "cname_provisional") == 0;
+	return st != NULL && strstr(st->text, "pending the Received:") != NULL;
+}
+
 /* Pure: the verdict, exit status and fixes from the plan and replies. */
 static void
 judge_all(struct doctor_check *r)
@@ -342,6 +367,15 @@ judge_all(struct doctor_check *r)
 		add_fix(r,
 		    "Config: check the trigger and instance names "
 		    "(mailtrigger check-config)");
+	} else if (r->expands && expanded_provisional(r)) {
+		set_verdict(r, DOCTOR_SOME,
+		    "mail to %s works from senders that keep the address; "
+		    "senders that expand CNAMEs send to %s, which this gateway "
+		    "recovers only when their Received: header names the "
+		    "original address (one recipient per transaction) or the "
+		    "sender's domain is in the instance's sender_domains",
+		    r->rcpt.address, r->expanded.address);
+		fix_expansion(r);
 	} else if (r->expands && answer(r, true, reply, sizeof(reply)) == 1) {
 		set_verdict(r, DOCTOR_OK,
 		    "mail to %s works from every sender: the CNAME-expanded "

@@ -193,7 +193,11 @@ dialogue(struct conn *c, struct probe_try *t, const char *helo,
 	out->rcpt = exchange(c, t, cmd);
 	if (out->rcpt == NULL)
 		return false;
-	if (expanded != NULL) {
+	/* The expanded form in a transaction of its own, as the sender that
+	 * expands sends it (a gateway that recovers it may defer it next to
+	 * another recipient: docs/routing.md, CNAME recovery). */
+	if (expanded != NULL && exchange(c, t, "RSET") != NULL &&
+	    (st = exchange(c, t, "MAIL FROM:<>")) != NULL && st->code == 250) {
 		snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>", expanded);
 		out->expanded = exchange(c, t, cmd);
 	}

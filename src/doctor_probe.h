@@ -4,7 +4,8 @@
  *
  * In MX order (the plan of src/dns/mxplan.h), each address of each host
  * until one answers: greeting, EHLO, MAIL FROM:<>, RCPT TO:<address as
- * given>, RCPT TO:<CNAME-expanded address> when there is one, RSET, QUIT.
+ * given>; when there is a CNAME-expanded address, RSET, MAIL FROM:<>,
+ * RCPT TO:<expanded> (a transaction of its own); RSET, QUIT.
  * Blocking, with a timeout per connect and per reply (a CLI tool).
  * probe_parse_reply() is the pure part: one RFC 5321 4.2 reply, possibly
  * multi-line, from a buffer.
@@ -18,7 +19,7 @@
 #include "dns/mxplan.h"
 
 #define PROBE_TEXT_MAX 520 /* a reply line is at most 512 octets */
-#define PROBE_STEPS_MAX 8
+#define PROBE_STEPS_MAX 10 /* greeting, EHLO, HELO, 2 x (MAIL, RCPT), ... */
 #define PROBE_TRIES_MAX 16
 
 struct probe_step {

@@ -238,11 +238,37 @@ class CheckDNS(unittest.TestCase):
                 r"    > MAIL FROM:<>\n    < 250 .*\n"
                 r"    > RCPT TO:<alert@probe\.example>\n"
                 r"    < 250 2\.1\.5 .*\n"
+                r"    > RSET\n    < 250 .*\n"
+                r"    > MAIL FROM:<>\n    < 250 .*\n"
                 r"    > RCPT TO:<alert@lb-9\.mx\.example>\n"
                 r"    < 550 5\.1\.2 <alert@lb-9\.mx\.example>: this is the "
                 r"mail server's own name.*\n"
                 r"    > RSET\n    < 250 .*\n"
                 r"    > QUIT\n    < 221 .*\n" % gw.port))
+            self.assertEqual(gw.count(), 0)
+
+    def test_doctor_probe_with_cname_recovery(self):
+        """An instance with accept_cname_expanded: the probe's expanded
+        RCPT, in a transaction of its own, is accepted pending the
+        Received: header; the verdict stays 1 (some senders only)."""
+        with mtharness.Gateway({
+                "canonical_names": ["*.mx.example"],
+                "dns": {"servers": [self.unbound.server]},
+                "instances": [{"host": "probe.example",
+                               "accept_cname_expanded": True,
+                               "triggers": {"alert": {"flow": EXEC}}}],
+        }) as gw:
+            r = self.run_cmd("doctor", "alert@probe.example", "--probe",
+                             "--port", str(gw.port), "--dns",
+                             self.unbound.server, "--json")
+            out = json.loads(r.stdout)
+            self.assertEqual(r.returncode, 1, out["verdict"])
+            rcpts = [s for s in out["probe"][0]["dialogue"]
+                     if s["command"].startswith("RCPT")]
+            self.assertEqual([s["code"] for s in rcpts], [250, 250])
+            self.assertIn("accepted pending the Received: header",
+                          rcpts[1]["reply"])
+            self.assertIn("recovers only when", out["verdict"])
             self.assertEqual(gw.count(), 0)
 
     def test_errors(self):

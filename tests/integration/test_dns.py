@@ -177,6 +177,17 @@ class DoctorDNS(unittest.TestCase):
         code, out = self.doctor_json("nosuch@acme.example", "--config", path)
         self.assertEqual((code, out["gateway"]["code"]), (2, 550),
                          out["verdict"])
+        # CNAME recovery: the expanded form is accepted only pending the
+        # Received: header, which not every sender writes: still 1.
+        cfg["instances"][0]["accept_cname_expanded"] = True
+        with open(path, "w") as f:
+            f.write(mtharness.to_yaml(cfg))
+        code, out = self.doctor_json("alert@acme.example", "--config", path)
+        self.assertEqual(code, 1, out["verdict"])
+        self.assertEqual(out["cname_expansion"]["gateway"]["code"], 250)
+        self.assertIn("recovers only when their Received: header names",
+                      out["verdict"])
+        del cfg["instances"][0]["accept_cname_expanded"]
         cfg["canonical_names"] = []
         cfg["instances"].append({"host": "lb-7.mx.example", "triggers": {
             "alert": {"flow": [{"exec": {"command": ["/bin/true"]}}]}}})
@@ -218,14 +229,15 @@ class DoctorDNS(unittest.TestCase):
                    for s in t["dialogue"]]
             self.assertEqual(got, [("", 220), ("EHLO", 250),
                                    ("MAIL", 250), ("RCPT", 250),
+                                   ("RSET", 250), ("MAIL", 250),
                                    ("RCPT", 550), ("RSET", 250),
                                    ("QUIT", 221)])
             self.assertEqual(t["dialogue"][3]["command"],
                              "RCPT TO:<alert@probe.example>")
-            self.assertEqual(t["dialogue"][4]["command"],
+            self.assertEqual(t["dialogue"][6]["command"],
                              "RCPT TO:<alert@lb-9.mx.example>")
-            self.assertTrue(t["dialogue"][4]["reply"].startswith(
-                "550 5.1.2 <alert@lb-9.mx.example>"), t["dialogue"][4])
+            self.assertTrue(t["dialogue"][6]["reply"].startswith(
+                "550 5.1.2 <alert@lb-9.mx.example>"), t["dialogue"][6])
             r = self.doctor("nosuch@probe.example", "--probe", "--port",
                             str(gw.port))
             self.assertEqual(r.returncode, 2, r.stdout)
