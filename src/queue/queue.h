@@ -206,6 +206,22 @@ enum queue_status queue_delivery_commit(struct queue_delivery *d);
  */
 enum queue_status queue_claim(struct queue_delivery *d, int64_t now_ms,
     int64_t lease_ms, size_t max, struct queue_claim **out, size_t *n);
+/*
+ * The same claim, with only each claim's id filled: the message is read
+ * later by queue_claim_load(), outside the write transaction, so a batch
+ * that claims 64 messages of 100 KB does not hold the write lock (and
+ * intake's commits) while it reads 6 MB.
+ */
+enum queue_status queue_claim_ids(struct queue_delivery *d, int64_t now_ms,
+    int64_t lease_ms, size_t max, struct queue_claim **out, size_t *n);
+/*
+ * Fills claim c, whose id is set, as queue_claim() would: envelope,
+ * message, next step and its attempts. A read of its own (not in a
+ * batch); any delivery connection, e.g. a second one for another thread.
+ * QUEUE_ERR_IO also when the event or its message is gone.
+ */
+enum queue_status queue_claim_load(struct queue_delivery *d,
+    struct queue_claim *c);
 void queue_claims_free(struct queue_claim *c, size_t n);
 /*
  * Sets running events whose lease is held by nobody (a previous process

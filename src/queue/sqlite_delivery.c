@@ -65,8 +65,15 @@ set_err(sqlite3 *db, const char *what, char *err, size_t errlen)
 struct queue_delivery *
 queue_delivery_open(const char *path, char *err, size_t errlen)
 {
+	/*
+	 * temp_store = MEMORY keeps each savepoint's sub-journal in memory:
+	 * on disk it spills past 64 KB, i.e. at the first of our 64 KB
+	 * pages, and every state change wrote its pages twice more (3 GB of
+	 * temp file writes for 8,000 events; docs/queue.md, "Delivery").
+	 */
 	static const char pragmas[] = "PRAGMA synchronous = NORMAL;"
-				      "PRAGMA foreign_keys = ON;";
+				      "PRAGMA foreign_keys = ON;"
+				      "PRAGMA temp_store = MEMORY;";
 	struct queue_delivery *d = xcalloc(1, sizeof(*d));
 	sqlite3_stmt *st = NULL;
 	int version = -1;
@@ -252,9 +259,10 @@ claim_ids(sqlite3 *db, int64_t now_ms, int64_t lease_ms, size_t max,
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-enum queue_status
-queue_claim(struct queue_delivery *d, int64_t now_ms, int64_t lease_ms,
-    size_t max, struct queue_claim **out, size_t *n)
+/* The claim, loaded (queue_claim) or ids only (queue_claim_ids). */
+static enum queue_status
+claim(struct queue_delivery *d, int64_t now_ms, int64_t lease_ms, size_t max,
+    bool load, struct queue_claim **out, size_t *n)
 {
 	struct queue_claim *c = xcalloc(max > 0 ? max : 1, sizeof(*c));
 
@@ -263,7 +271,8 @@ queue_claim(struct queue_delivery *d, int64_t now_ms, int64_t lease_ms,
 	if (begin(d) != SQLITE_OK)
 		goto fail;
 	if (claim_ids(d->db, now_ms, lease_ms, max, c, n) != SQLITE_OK ||
-	    load_claims(d->db, c, *n) != SQLITE_OK || commit(d) != SQLITE_OK)
+	    (load && load_claims(d->db, c, *n) != SQLITE_OK) ||
+	    commit(d) != SQLITE_OK)
 		goto fail;
 	*out = c;
 	return QUEUE_OK;
@@ -272,6 +281,28 @@ fail:
 	queue_claims_free(c, *n);
 	*n = 0;
 	return QUEUE_ERR_IO;
+}
+
+enum queue_status
+queue_claim(struct queue_delivery *d, int64_t now_ms, int64_t lease_ms,
+    size_t max, struct queue_claim **out, size_t *n)
+{
+	return claim(d, now_ms, lease_ms, max, true, out, n);
+}
+
+enum queue_status
+queue_claim_ids(struct queue_delivery *d, int64_t now_ms, int64_t lease_ms,
+    size_t max, struct queue_claim **out, size_t *n)
+{
+	return claim(d, now_ms, lease_ms, max, false, out, n);
+}
+
+enum queue_status
+queue_claim_load(struct queue_delivery *d, struct queue_claim *c)
+{
+	if (d->batch)
+		return QUEUE_ERR_IO; /* not inside a write transaction */
+	return load_claims(d->db, c, 1) == SQLITE_OK ? QUEUE_OK : QUEUE_ERR_IO;
 }
 
 void

@@ -200,6 +200,59 @@ test_claim_selects_due(void **state)
 }
 
 /* Attempts are numbered, counted, and move next_step on success only. */
+/*
+ * queue_claim_ids() claims as queue_claim() does but reads nothing; the
+ * claim's data then comes from queue_claim_load() on another connection
+ * (the parser's), equal to what queue_claim() gives.
+ */
+static void
+test_claim_ids_then_load(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_delivery *d, *reader;
+	struct queue_claim *c, *full, gone = { .id = "evt_none" };
+	size_t n, m;
+
+	add_event(f->path, 1, "queued", T0, 0);
+	add_event(f->path, 2, "queued", T0, 0);
+	sql(f->path,
+	    "INSERT INTO attempts (event_id, n, at, step, status)"
+	    " VALUES ('evt_M1', 1, %lld, 0, 'retry')",
+	    T0);
+	d = open_d(f);
+	reader = open_d(f);
+	assert_int_equal(queue_claim_ids(d, T0, LEASE, 1, &c, &n), QUEUE_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].id, "evt_M1");
+	assert_null(c[0].data);
+	assert_null(c[0].instance);
+	assert_int_equal(value(f->path,
+			     "SELECT count(*) FROM events WHERE state = "
+			     "'running'"),
+	    1);
+	assert_int_equal(queue_claim_load(reader, &c[0]), QUEUE_OK);
+	assert_string_equal(c[0].message_id, "M1");
+	assert_string_equal(c[0].instance, "demo.localhost");
+	assert_int_equal(c[0].len, 5);
+	assert_memory_equal(c[0].data, "hello", 5);
+	assert_int_equal(c[0].step_attempts, 1);
+	assert_int_equal(c[0].created_at_ms, T0);
+	/* The same fields as a loading claim of the other event. */
+	assert_int_equal(queue_claim(d, T0, LEASE, 1, &full, &m), QUEUE_OK);
+	assert_int_equal(m, 1);
+	assert_string_equal(full[0].rcpt_to, c[0].rcpt_to);
+	assert_int_equal(full[0].received_at_ms, c[0].received_at_ms);
+	assert_int_equal(queue_claim_load(reader, &gone), QUEUE_ERR_IO);
+	/* Not inside a batch: the load is a read of its own. */
+	assert_int_equal(queue_delivery_begin(d), QUEUE_OK);
+	assert_int_equal(queue_claim_load(d, &c[0]), QUEUE_ERR_IO);
+	assert_int_equal(queue_delivery_commit(d), QUEUE_OK);
+	queue_claims_free(c, n);
+	queue_claims_free(full, m);
+	queue_delivery_close(reader);
+	queue_delivery_close(d);
+}
+
 static void
 test_attempts_and_states(void **state)
 {
@@ -445,6 +498,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_claim_selects_due, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_claim_ids_then_load, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_attempts_and_states, setup,
 		    teardown),
