@@ -15,7 +15,9 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "flow/flow_int.h"
 #include "util/xmalloc.h"
@@ -52,6 +54,14 @@ unlock(struct engine *e)
 {
 	if (pthread_mutex_unlock(&e->mu) != 0)
 		abort();
+}
+
+void
+flow_thread_start(const char *name)
+{
+	pthread_setname_np(pthread_self(), name);
+	/* Linux: a thread's own nice value. Failure only costs priority. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), FLOW_DELIVERY_NICE);
 }
 
 int64_t
@@ -195,7 +205,7 @@ engine_main(void *arg)
 	int timeout;
 	unsigned n;
 
-	pthread_setname_np(pthread_self(), "mt-engine");
+	flow_thread_start("mt-engine");
 	for (;;) {
 		for (j = take_inbox(e, &stopping); j != NULL; j = next) {
 			next = j->next;

@@ -75,6 +75,18 @@ int64_t flow_now_ms(void);
 int64_t flow_mono_ms(void);
 
 /*
+ * Every delivery thread (ledger, parser, engine) and so every command a
+ * flow runs (a child keeps its thread's nice value) runs at this nice
+ * value: when intake and delivery compete for the CPU, intake's 250, the
+ * reply a sender waits for, goes first and delivery catches up after the
+ * burst (docs/flows.md, "Workers").
+ */
+#define FLOW_DELIVERY_NICE 5
+
+/* Names the calling delivery thread and sets its FLOW_DELIVERY_NICE. */
+void flow_thread_start(const char *name);
+
+/*
  * exec steps (exec.c), driven without blocking from the engine's loop:
  * argv without a shell, the event on stdin, MT_* variables added to the
  * environment, stdout and stderr (first STEP_RESPONSE_MAX bytes) as the

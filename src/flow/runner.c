@@ -7,10 +7,11 @@
  * and the events' new states, runs the dedup check of the events it
  * prepared last round, and claims more due events with a lease; after the
  * commit it hands the next steps to the engine (engine.c), which runs
- * them all at once from its own thread, and the new claims to the parser
- * thread (flow_prepare(), CPU only), whose results come back for the
- * next round. So a busy queue costs a few commits per round, not several
- * per event, and a big message's parse never holds up a round.
+ * them all at once from its own thread, and the new claims (ids only) to
+ * the parser thread, which reads each claim's message on a connection of
+ * its own, outside the write lock, and runs flow_prepare(); its results
+ * come back for the next round. So a busy queue costs a few commits per round,
+ * not several per event, and a big message's parse never holds up a round.
  *
  * It sleeps until runner_kick() (intake committed mail), a finished step
  * or parse, the earliest due time in the queue, or RUNNER_POLL_MS (a fallback
@@ -27,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "flow/flow_int.h"
@@ -42,10 +42,16 @@
 #define RUNNER_TABLE 2048 /* buckets of the events in progress */
 #define RUNNER_POLL_ENV "MT_RUNNER_POLL_MS" /* tests: a longer fallback */
 /*
- * The parser's nice value: when intake and parsing compete for the CPU,
- * intake (the 250 a sender waits for) goes first and parsing catches up.
+ * Rounds start at most this often. Every round is a commit, and with the
+ * queue's 64 KB pages each commit writes every page it touched whole to
+ * the WAL: woken by each intake commit and each finished step, the ledger
+ * made hundreds of small commits a second, its writes taking the CPU and
+ * the write lock intake needs. Waiting gathers more work into each round
+ * for a few ms of latency (docs/flows.md, "Workers").
  */
-#define RUNNER_PARSER_NICE 5
+#define RUNNER_ROUND_GAP_MS 5
+/* A claimed event whose message could not be read is due again after. */
+#define RUNNER_LOAD_RETRY_MS 1000
 
 /* One queue_claim() result, freed when its last event ends. */
 struct batch {
@@ -61,6 +67,7 @@ struct event {
 	const struct queue_claim *c;
 	struct config *cfg; /* reference held for t and its steps */
 	const struct trigger *t;
+	bool loaded; /* its claim was read (queue_claim_load()) */
 	enum prepare_verdict verdict;
 	char reason[STEP_REASON_MAX];
 	char dedup_key[DEDUP_KEY_SIZE];
@@ -83,6 +90,7 @@ struct runner {
 	struct config *cfg;       /* under mu */
 	pthread_t parser;
 	bool parser_started;
+	struct queue_delivery *pd; /* the parser's: reads the claims */
 	/* The ledger thread's own. */
 	pthread_t thread;
 	struct queue_delivery *d;
@@ -92,6 +100,7 @@ struct runner {
 	size_t active;
 	bool more_due; /* the last claim was cut short: claim again soon */
 	int64_t poll_ms;
+	int64_t last_round_ms; /* when the last round started */
 };
 
 /* The runner runner_kick() pokes; at most one per process. */
@@ -221,6 +230,15 @@ static void
 put_back(struct runner *r, struct event *ev)
 {
 	queue_retry(r->d, ev->c->id, flow_now_ms());
+	end_event(r, ev);
+}
+
+/* Its claim could not be read (queue I/O): due again a little later. */
+static void
+load_failed(struct runner *r, struct event *ev)
+{
+	log_msg(LOG_ERROR, "claim_load_failed", ev->c->id);
+	queue_retry(r->d, ev->c->id, flow_now_ms() + RUNNER_LOAD_RETRY_MS);
 	end_event(r, ev);
 }
 
@@ -373,14 +391,23 @@ admit(struct runner *r, struct event *ev)
 	return false;
 }
 
-/* Parses ev's message and applies its trigger's rules (no queue I/O). */
+/*
+ * Reads ev's claim (its own connection, no write lock), parses the
+ * message and applies its trigger's rules. A claim that cannot be read
+ * stays !ev->loaded for the ledger to put back.
+ */
 static void
-prepare(struct event *ev)
+prepare(struct runner *r, struct event *ev)
 {
 	struct queue_claim *c = (struct queue_claim *)ev->c;
 	const struct instance *inst;
 	struct prepared p;
 
+	if (queue_claim_load(r->pd, c) != QUEUE_OK)
+		return;
+	ev->loaded = true;
+	ev->step = c->next_step;
+	ev->tries = c->step_attempts;
 	inst = config_find_instance(ev->cfg, c->instance, strlen(c->instance));
 	if (inst != NULL)
 		ev->t = config_find_trigger(inst, c->trigger,
@@ -416,8 +443,6 @@ new_event(struct runner *r, struct batch *b, size_t i, struct config *cfg)
 	ev->b = b;
 	ev->c = &b->c[i];
 	ev->cfg = config_ref(cfg);
-	ev->step = b->c[i].next_step;
-	ev->tries = b->c[i].step_attempts;
 	ev->hnext = r->table[k];
 	r->table[k] = ev;
 	r->active++;
@@ -439,7 +464,7 @@ claim(struct runner *r)
 	lock(r);
 	cfg = config_ref(r->cfg);
 	unlock(r);
-	if (queue_claim(r->d, flow_now_ms(), lease_ms(cfg), max, &b->c,
+	if (queue_claim_ids(r->d, flow_now_ms(), lease_ms(cfg), max, &b->c,
 		&b->n) != QUEUE_OK)
 		log_msg(LOG_ERROR, "claim_failed", "queue claim failed");
 	r->more_due = b->n == max;
@@ -497,6 +522,8 @@ round_txn(struct runner *r, struct step_job *done, bool stop, bool want,
 		next = ev->next;
 		if (stop)
 			put_back(r, ev);
+		else if (!ev->loaded)
+			load_failed(r, ev);
 		else if (admit(r, ev)) {
 			*tail = ev;
 			tail = &ev->next;
@@ -524,6 +551,7 @@ round_run(struct runner *r, struct step_job *done, bool stop, bool want)
 
 	if (done == NULL && r->fresh == NULL && !want)
 		return false;
+	r->last_round_ms = flow_now_ms();
 	round_txn(r, done, stop, want, &run, &claimed);
 	for (ev = run; ev != NULL; ev = next) {
 		next = ev->next;
@@ -554,6 +582,19 @@ next_wake(struct runner *r)
 	return due > now ? due : now + 1;
 }
 
+/* Under mu: waits out RUNNER_ROUND_GAP_MS since the last round, or a stop. */
+static void
+round_gap(struct runner *r)
+{
+	int64_t until = r->last_round_ms + RUNNER_ROUND_GAP_MS;
+	struct timespec ts = { .tv_sec = until / 1000,
+		.tv_nsec = (long)(until % 1000) * 1000000 };
+
+	while (!r->stopping && flow_now_ms() < until)
+		if (pthread_cond_timedwait(&r->wake, &r->mu, &ts) == ETIMEDOUT)
+			break;
+}
+
 /*
  * Sleeps until there is work (unless at_once), then takes it: finished
  * jobs (newest first), whether to stop (*stop: as known so far), whether
@@ -568,6 +609,7 @@ wait_work(struct runner *r, bool at_once, bool *stop, bool *want)
 	struct step_job *done;
 
 	lock(r);
+	round_gap(r);
 	if (!at_once && !r->kicked && r->results == NULL && r->parsed == NULL &&
 	    r->stopping == *stop)
 		pthread_cond_timedwait(&r->wake, &r->mu, &ts);
@@ -593,7 +635,7 @@ ledger_main(void *arg)
 	struct step_job *done;
 	bool stop = false, want, again = true; /* first: what is due now */
 
-	pthread_setname_np(pthread_self(), "mt-ledger");
+	flow_thread_start("mt-ledger");
 	while (!stop || r->active > 0) {
 		done = wait_work(r, again, &stop, &want);
 		again = round_run(r, done, stop, want || r->more_due);
@@ -607,8 +649,7 @@ ledger_main(void *arg)
 
 /*
  * The parser thread: prepares claimed events (flow_prepare(), CPU only)
- * so the ledger's rounds never wait for a big message's parse. It runs at
- * RUNNER_PARSER_NICE.
+ * so the ledger's rounds never wait for a big message's parse.
  */
 static void *
 parser_main(void *arg)
@@ -616,9 +657,7 @@ parser_main(void *arg)
 	struct runner *r = arg;
 	struct event *list, *ev, **tail;
 
-	pthread_setname_np(pthread_self(), "mt-parser");
-	/* Linux: a thread's own nice value. Failure only costs priority. */
-	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), RUNNER_PARSER_NICE);
+	flow_thread_start("mt-parser");
 	lock(r);
 	for (;;) {
 		while (r->to_parse == NULL && !r->parser_quit)
@@ -629,7 +668,7 @@ parser_main(void *arg)
 		r->to_parse = NULL;
 		unlock(r);
 		for (ev = list; ev != NULL; ev = ev->next)
-			prepare(ev);
+			prepare(r, ev);
 		lock(r);
 		for (tail = &r->parsed; *tail != NULL; tail = &(*tail)->next)
 			;
@@ -713,6 +752,7 @@ runner_free(struct runner *r)
 	}
 	engine_free(r->engine);
 	queue_delivery_close(r->d);
+	queue_delivery_close(r->pd);
 	config_unref(r->cfg);
 	pthread_cond_destroy(&r->wake);
 	pthread_cond_destroy(&r->gone);
@@ -739,6 +779,9 @@ runner_start(struct config *cfg, char *err, size_t errlen)
 	}
 	r->d = queue_delivery_open(cfg->queue_path, err, errlen);
 	if (r->d == NULL)
+		goto fail;
+	r->pd = queue_delivery_open(cfg->queue_path, err, errlen);
+	if (r->pd == NULL)
 		goto fail;
 	n = queue_recover_running(r->d, flow_now_ms());
 	if (n < 0) {

@@ -141,6 +141,10 @@ class Engine(unittest.TestCase):
         triggers["procs"] = {"flow": [{"exec": {
             "command": ["/bin/sh", "-c", script, cls.dir],
             "timeout": "30s"}}]}
+        # nice(1) without arguments prints the caller's nice value.
+        triggers["niceness"] = {"flow": [{"exec": {"command": [
+            "/bin/sh", "-c", 'cat > /dev/null; nice > "$0/nice.tmp";'
+            ' mv "$0/nice.tmp" "$0/nice"', cls.dir]}}]}
         cfg = {"instances": [{"host": INSTANCE,
                               "sender_domains": ["acme.com"],
                               "triggers": triggers}]}
@@ -253,6 +257,31 @@ class Engine(unittest.TestCase):
             now += 1 if mark == "+" else -1
             most = max(most, now)
         self.assertEqual((log.count("+"), most), (PROCS, MAX_EXEC), log)
+
+
+    def test_delivery_runs_at_nice_5(self):
+        """Delivery's threads, and the commands they start, run at nice 5
+        (docs/flows.md, "Workers"); intake's threads stay at 0."""
+        send_many(self.gw, "niceness", 1)
+        path = os.path.join(self.dir, "nice")
+        for _ in mt.deadline_loop(20, "the niceness command to run"):
+            if os.path.exists(path):
+                break
+            time.sleep(0.01)  # polling interval, not synchronisation
+        with open(path) as f:
+            self.assertEqual(f.read().strip(), "5")
+        nice = {}
+        task = "/proc/%d/task" % self.gw.pid
+        for tid in os.listdir(task):
+            with open(os.path.join(task, tid, "stat")) as f:
+                stat = f.read()
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            # Field 19 of proc(5); fields counted from after the comm.
+            nice.setdefault(comm, set()).add(
+                int(stat[stat.rindex(")") + 2:].split()[16]))
+        for thread in ("mt-ledger", "mt-parser", "mt-engine"):
+            self.assertEqual(nice.get(thread), {5}, (thread, nice))
+        self.assertEqual(nice.get("mailtrigger"), {0}, nice)
 
 
 class GracefulStop(unittest.TestCase):
