@@ -42,14 +42,17 @@
 #define RUNNER_TABLE 2048 /* buckets of the events in progress */
 #define RUNNER_POLL_ENV "MT_RUNNER_POLL_MS" /* tests: a longer fallback */
 /*
- * Rounds start at most this often. Every round is a commit, and with the
- * queue's 64 KB pages each commit writes every page it touched whole to
- * the WAL: woken by each intake commit and each finished step, the ledger
- * made hundreds of small commits a second, its writes taking the CPU and
- * the write lock intake needs. Waiting gathers more work into each round
- * for a few ms of latency (docs/flows.md, "Workers").
+ * After a busy round (at least RUNNER_BUSY_ROUND events sent to a step or
+ * claimed), the next starts RUNNER_ROUND_GAP_MS after it at the earliest.
+ * Every round is a commit, and with the queue's 64 KB pages each commit
+ * writes every page it touched whole to the WAL: woken by each intake
+ * commit and each finished step, a loaded ledger made hundreds of small
+ * commits a second, taking CPU and the write lock from intake. A quiet
+ * round waits for nothing, so light load keeps its latency
+ * (docs/flows.md, "Workers").
  */
 #define RUNNER_ROUND_GAP_MS 5
+#define RUNNER_BUSY_ROUND 8
 /* A claimed event whose message could not be read is due again after. */
 #define RUNNER_LOAD_RETRY_MS 1000
 
@@ -101,6 +104,7 @@ struct runner {
 	bool more_due; /* the last claim was cut short: claim again soon */
 	int64_t poll_ms;
 	int64_t last_round_ms; /* when the last round started */
+	bool last_round_busy;  /* it had RUNNER_BUSY_ROUND events or more */
 };
 
 /* The runner runner_kick() pokes; at most one per process. */
@@ -548,12 +552,13 @@ static bool
 round_run(struct runner *r, struct step_job *done, bool stop, bool want)
 {
 	struct event *run, *claimed, *ev, *next, **tail;
+	size_t n = 0;
 
 	if (done == NULL && r->fresh == NULL && !want)
 		return false;
 	r->last_round_ms = flow_now_ms();
 	round_txn(r, done, stop, want, &run, &claimed);
-	for (ev = run; ev != NULL; ev = next) {
+	for (ev = run; ev != NULL; ev = next, n++) {
 		next = ev->next;
 		make_job(ev);
 		engine_submit(r->engine, &ev->job);
@@ -563,9 +568,12 @@ round_run(struct runner *r, struct step_job *done, bool stop, bool want)
 		for (tail = &r->to_parse; *tail != NULL; tail = &(*tail)->next)
 			;
 		*tail = claimed;
+		for (ev = claimed; ev != NULL; ev = ev->next)
+			n++;
 		pthread_cond_signal(&r->parse);
 		unlock(r);
 	}
+	r->last_round_busy = n >= RUNNER_BUSY_ROUND;
 	return r->more_due && r->active < RUNNER_MAX_ACTIVE;
 }
 
@@ -582,7 +590,10 @@ next_wake(struct runner *r)
 	return due > now ? due : now + 1;
 }
 
-/* Under mu: waits out RUNNER_ROUND_GAP_MS since the last round, or a stop. */
+/*
+ * Under mu: after a busy round, waits out RUNNER_ROUND_GAP_MS since it
+ * started, or a stop.
+ */
 static void
 round_gap(struct runner *r)
 {
@@ -590,7 +601,7 @@ round_gap(struct runner *r)
 	struct timespec ts = { .tv_sec = until / 1000,
 		.tv_nsec = (long)(until % 1000) * 1000000 };
 
-	while (!r->stopping && flow_now_ms() < until)
+	while (r->last_round_busy && !r->stopping && flow_now_ms() < until)
 		if (pthread_cond_timedwait(&r->wake, &r->mu, &ts) == ETIMEDOUT)
 			break;
 }
