@@ -147,6 +147,9 @@ struct config {
 	enum queue_backend queue_backend;
 	char *queue_path; /* queue.path, default var/queue.db */
 	struct queue_retention queue_retention;
+	/* queue.hold: mail is accepted and queued, no flow step starts
+	 * (docs/queue.md, "Holding delivery"); default false. */
+	bool queue_hold;
 	char **canonical_names;
 	size_t n_canonical_names;
 	struct instance *instances;

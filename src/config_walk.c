@@ -361,7 +361,7 @@ static void
 walk_queue(struct cfg_ctx *ctx, const struct ynode *n, struct config *cfg)
 {
 	static const char *const keys[] = { "backend", "path", "retention",
-		"rejection_retention", "rejections_max" };
+		"rejection_retention", "rejections_max", "hold" };
 	const struct ynode *v[NELEM(keys)], *k[NELEM(keys)];
 	char q[QUOTE_MAX], *s;
 	size_t i;
@@ -371,10 +371,12 @@ walk_queue(struct cfg_ctx *ctx, const struct ynode *n, struct config *cfg)
 	if (!cfg_walk_map(ctx, n, "queue", "a mapping (backend, path, ...)",
 		keys, NELEM(keys), v, k))
 		return;
-	for (i = 2; i < NELEM(keys); i++)
+	for (i = 2; i < 5; i++)
 		if (v[i] != NULL)
 			cfg_walk_queue_limit(ctx, keys[i], v[i],
 			    &cfg->queue_retention);
+	if (v[5] != NULL)
+		cfg_walk_bool(ctx, v[5], "queue.hold", &cfg->queue_hold);
 	if (v[0] != NULL) {
 		s = cfg_get_string(ctx, v[0], "queue.backend");
 		if (s != NULL && strcmp(s, "sqlite") != 0) {

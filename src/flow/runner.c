@@ -454,6 +454,28 @@ new_event(struct runner *r, struct batch *b, size_t i, struct config *cfg)
 	return ev;
 }
 
+/* queue.hold: no claims, so no step starts (docs/queue.md). */
+static bool
+held(struct runner *r)
+{
+	bool h;
+
+	lock(r);
+	h = r->cfg->queue_hold;
+	unlock(r);
+	return h;
+}
+
+static void
+log_hold(bool hold)
+{
+	if (hold)
+		log_msg(LOG_INFO, "delivery_held",
+		    "queue.hold: mail is queued, no flow step starts");
+	else
+		log_msg(LOG_INFO, "delivery_resumed", "queue.hold is off");
+}
+
 /* Claims due events; returns them (not yet prepared), oldest first. */
 static struct event *
 claim(struct runner *r)
@@ -534,7 +556,9 @@ round_txn(struct runner *r, struct step_job *done, bool stop, bool want,
 		}
 	}
 	*tail = NULL;
-	if (want && !stop && r->active < RUNNER_MAX_ACTIVE)
+	if (held(r))
+		r->more_due = false; /* the poll looks again; a reload kicks */
+	else if (want && !stop && r->active < RUNNER_MAX_ACTIVE)
 		*claimed = claim(r);
 	else if (want && !stop)
 		r->more_due = true;
@@ -584,7 +608,7 @@ next_wake(struct runner *r)
 	int64_t now = flow_now_ms(), due = queue_next_due(r->d);
 	int64_t until = now + r->poll_ms;
 
-	if (r->more_due || due > until)
+	if (r->more_due || due > until || held(r))
 		return until;
 	/* A due event we could not claim must not spin the loop. */
 	return due > now ? due : now + 1;
@@ -801,6 +825,8 @@ runner_start(struct config *cfg, char *err, size_t errlen)
 	}
 	if (n > 0)
 		log_recovered(n);
+	if (cfg->queue_hold)
+		log_hold(true);
 	r->engine = engine_start(job_done, r);
 	if (pthread_create(&r->parser, NULL, parser_main, r) != 0 ||
 	    pthread_create(&r->thread, NULL, ledger_main, r) != 0)
@@ -819,11 +845,19 @@ void
 runner_set_config(struct runner *r, struct config *cfg)
 {
 	struct config *old;
+	bool was;
 
 	lock(r);
 	old = r->cfg;
+	was = old->queue_hold;
 	r->cfg = config_ref(cfg);
+	if (was && !cfg->queue_hold) {
+		r->kicked = true; /* claim what waited at once */
+		pthread_cond_signal(&r->wake);
+	}
 	unlock(r);
+	if (was != cfg->queue_hold)
+		log_hold(cfg->queue_hold);
 	config_unref(old);
 }
 

@@ -1,7 +1,8 @@
 /*
  * test_config_queue - the queue's retention keys (queue.retention,
  * queue.rejection_retention, queue.rejections_max): defaults, values,
- * 0 for "keep forever" / "no cap", and every error with its position.
+ * 0 for "keep forever" / "no cap", and every error with its position;
+ * and queue.hold.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -105,7 +106,10 @@ test_errors(void **state)
 		{ "unknown key", "queue:\n  retension: 7d\n",
 		    "t.yaml:2:3: unknown key 'retension' in queue (allowed: "
 		    "backend, path, retention, rejection_retention, "
-		    "rejections_max)" },
+		    "rejections_max, hold)" },
+		{ "hold not a boolean", "queue:\n  hold: yes\n",
+		    "t.yaml:2:9: queue.hold: expected true or false, got a "
+		    "string" },
 	};
 	struct config_errors e = { 0 };
 	struct config *cfg;
@@ -124,12 +128,40 @@ test_errors(void **state)
 	}
 }
 
+/* queue.hold: false unless set; true and false as written. */
+static void
+test_hold(void **state)
+{
+	static const struct {
+		const char *yaml;
+		bool hold;
+	} rows[] = {
+		{ "hostname: h.example\n", false },
+		{ "queue: {hold: true}\n", true },
+		{ "queue: {hold: false, path: q.db}\n", false },
+	};
+	struct config_errors e = { 0 };
+	struct config *cfg;
+	size_t i;
+
+	for (i = 0; i < NELEM(rows); i++) {
+		cfg = config_parse("t.yaml", rows[i].yaml, strlen(rows[i].yaml),
+		    &e);
+		if (cfg == NULL)
+			fail_msg("%s: %s", rows[i].yaml, e.items[0]);
+		if (cfg->queue_hold != rows[i].hold)
+			fail_msg("%s: hold %d", rows[i].yaml, cfg->queue_hold);
+		config_unref(cfg);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_hold),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
