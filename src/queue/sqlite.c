@@ -22,6 +22,7 @@
 
 #include "queue/backend.h"
 #include "queue/busy.h"
+#include "queue/checkpoint.h"
 #include "util/xmalloc.h"
 
 static const unsigned busy_limit_ms = 5000;
@@ -30,6 +31,7 @@ static const unsigned busy_limit_ms = 5000;
 
 struct qdb {
 	sqlite3 *db;
+	struct checkpointer *ckpt;
 	sqlite3_stmt *ins_message;
 	sqlite3_stmt *ins_event;
 	sqlite3_stmt *ins_rejection;
@@ -373,6 +375,9 @@ qdb_open(const char *path, char *err, size_t errlen)
 	    check_schema(q->db, err, errlen) != 0 ||
 	    prepare(q, err, errlen) != 0)
 		goto fail;
+	q->ckpt = checkpointer_start(path, q->db, err, errlen);
+	if (q->ckpt == NULL)
+		goto fail;
 	return q;
 fail:
 	qdb_close(q);
@@ -387,6 +392,7 @@ qdb_close(struct qdb *q)
 	sqlite3_finalize(q->ins_message);
 	sqlite3_finalize(q->ins_event);
 	sqlite3_finalize(q->ins_rejection);
+	checkpointer_stop(q->ckpt);
 	/* The last connection to close checkpoints and removes the WAL. */
 	sqlite3_close(q->db);
 	free(q);

@@ -955,6 +955,47 @@ test_crash_recovery(void **state)
 	assert_int_equal(count(f->path, "SELECT count(*) FROM messages"), N);
 }
 
+/* The size of file path in bytes. */
+static long long
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/*
+ * 10 MB of mail, beyond CKPT_FRAMES (8 MB of 64 KB pages) and far below
+ * SQLite's own automatic checkpoint (1,000 pages, 64 MB): the pages reach
+ * the database file, copied there by the checkpoint thread; the writer
+ * never checkpointed (queue/checkpoint.h).
+ */
+static void
+test_checkpoint_in_background(void **state)
+{
+	struct fixture *f = *state;
+	struct queue *q = open_ok(f->path);
+	struct job_rec r[40];
+	struct tally t = { 0 };
+	long long before = file_size(f->path);
+	int waited_ms = 0;
+	size_t i;
+
+	for (i = 0; i < NELEM(r); i++)
+		submit(q, make_message(1, 256 * 1024), &r[i], &t);
+	wait_idle(q);
+	assert_int_equal(t.ok, NELEM(r));
+	/* Polls the file; the loop ends as soon as the checkpoint has run. */
+	while (file_size(f->path) < before + 8 * 1024 * 1024) {
+		if ((waited_ms += 10) > WAIT_MS)
+			fail_msg("database file %lld bytes after %d ms: no "
+				 "checkpoint",
+			    file_size(f->path), WAIT_MS);
+		poll(NULL, 0, 10);
+	}
+	queue_close(q);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -971,6 +1012,7 @@ main(void)
 		T(test_reopen),
 		T(test_disk_full),
 		T(test_crash_recovery),
+		T(test_checkpoint_in_background),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

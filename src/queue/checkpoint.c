@@ -1,0 +1,136 @@
+/*
+ * checkpoint - WAL checkpoints in a thread of their own
+ * (queue/checkpoint.h).
+ */
+#include "queue/checkpoint.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "queue/busy.h"
+#include "util/log.h"
+#include "util/xmalloc.h"
+
+#define CKPT_AUTO_DEFAULT 1000 /* SQLite's own, given back at stop */
+
+static const unsigned busy_limit_ms = 10000;
+
+struct checkpointer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool due, quit;  /* under mu */
+	sqlite3 *db;     /* the thread's own connection */
+	sqlite3 *writer; /* the intake connection */
+};
+
+/* After each commit on the writer's connection; frames: the WAL's size. */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct checkpointer *c = arg;
+
+	if (frames >= CKPT_SYNC_FRAMES) {
+		/* The thread fell behind: bound the WAL as SQLite would. */
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+		    NULL, NULL);
+		return SQLITE_OK;
+	}
+	if (frames >= CKPT_FRAMES) {
+		pthread_mutex_lock(&c->mu);
+		c->due = true;
+		pthread_cond_signal(&c->cv);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return SQLITE_OK;
+}
+
+static void *
+checkpoint_main(void *arg)
+{
+	struct checkpointer *c = arg;
+	int rc;
+
+	pthread_setname_np(pthread_self(), "mt-checkpoint");
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->due && !c->quit)
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->quit)
+			break;
+		c->due = false;
+		pthread_mutex_unlock(&c->mu);
+		rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_msg(LOG_ERROR, "checkpoint_failed",
+			    sqlite3_errmsg(c->db));
+		pthread_mutex_lock(&c->mu);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+/* The thread, with every signal blocked: the loop thread takes them. */
+static int
+start_thread(struct checkpointer *c)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&c->thread, NULL, checkpoint_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+struct checkpointer *
+checkpointer_start(const char *path, sqlite3 *writer, char *err, size_t errlen)
+{
+	struct checkpointer *c = xcalloc(1, sizeof(*c));
+
+	/*
+	 * The read: a connection learns that the file is in WAL mode when it
+	 * first reads it; until then a checkpoint is a silent no-op.
+	 */
+	if (sqlite3_open_v2(path, &c->db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+		NULL) != SQLITE_OK ||
+	    sqlite3_exec(c->db, "SELECT count(*) FROM sqlite_master", NULL,
+		NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "checkpoint connection: %s",
+		    c->db != NULL ? sqlite3_errmsg(c->db) : "out of memory");
+		sqlite3_close(c->db);
+		free(c);
+		return NULL;
+	}
+	queue_set_busy_handler(c->db, &busy_limit_ms);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	if (start_thread(c) != 0)
+		abort(); /* no thread: as an allocation failure */
+	c->writer = writer;
+	sqlite3_wal_hook(writer, wal_hook, c);
+	return c;
+}
+
+void
+checkpointer_stop(struct checkpointer *c)
+{
+	if (c == NULL)
+		return;
+	sqlite3_wal_autocheckpoint(c->writer, CKPT_AUTO_DEFAULT);
+	pthread_mutex_lock(&c->mu);
+	c->quit = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+	sqlite3_close(c->db);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}

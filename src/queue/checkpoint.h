@@ -1,0 +1,42 @@
+/*
+ * checkpoint - WAL checkpoints in a thread of their own, off the intake
+ * writer's path (docs/queue.md, "Checkpoints").
+ *
+ * SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL
+ * past 1,000 pages: with the queue's 64 KB pages the intake writer
+ * stopped every 64 MB for 40 to 170 ms to copy them into the database and
+ * fsync it, and every session waiting for its 250 waited with it. Here
+ * the writer's commit only notes the WAL's size (a wal hook); past
+ * CKPT_FRAMES a thread with its own connection runs a PASSIVE checkpoint,
+ * which never blocks the writer. Should the thread fall behind a steady
+ * stream (a passive checkpoint cannot restart a WAL that is still being
+ * appended to), the writer checkpoints itself past CKPT_SYNC_FRAMES, as
+ * SQLite would, so the WAL stays bounded. Internal to src/queue/.
+ */
+#ifndef MT_QUEUE_CHECKPOINT_H
+#define MT_QUEUE_CHECKPOINT_H
+
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+#define CKPT_FRAMES 128       /* 8 MB of 64 KB pages: wake the thread */
+#define CKPT_SYNC_FRAMES 4096 /* 256 MB: the writer checkpoints itself */
+
+struct checkpointer;
+
+/*
+ * Opens a connection of its own to the queue at path and starts the
+ * thread, then gives writer (the intake connection, whose thread runs
+ * the hook) the wal hook in place of SQLite's automatic checkpoint. NULL
+ * with err on failure; writer is then untouched.
+ */
+struct checkpointer *checkpointer_start(const char *path, sqlite3 *writer,
+    char *err, size_t errlen);
+/*
+ * Gives writer SQLite's automatic checkpoint back, stops the thread (a
+ * checkpoint in progress finishes) and closes its connection.
+ */
+void checkpointer_stop(struct checkpointer *c);
+
+#endif
