@@ -25,6 +25,7 @@ struct checkpointer {
 	bool due, quit;  /* under mu */
 	sqlite3 *db;     /* the thread's own connection */
 	sqlite3 *writer; /* the intake connection */
+	long long page_size;
 };
 
 /* After each commit on the writer's connection; frames: the WAL's size. */
@@ -32,14 +33,15 @@ static int
 wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	struct checkpointer *c = arg;
+	long long bytes = frames * c->page_size;
 
-	if (frames >= CKPT_SYNC_FRAMES) {
+	if (bytes >= CKPT_SYNC_BYTES) {
 		/* The thread fell behind: bound the WAL as SQLite would. */
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
 		    NULL, NULL);
 		return SQLITE_OK;
 	}
-	if (frames >= CKPT_FRAMES) {
+	if (bytes >= CKPT_BYTES) {
 		pthread_mutex_lock(&c->mu);
 		c->due = true;
 		pthread_cond_signal(&c->cv);
@@ -72,6 +74,21 @@ checkpoint_main(void *arg)
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
+}
+
+/* The database's page size; SQLite's default when it cannot tell. */
+static long long
+page_size(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	long long n = 4096;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL) ==
+		SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n > 0 ? n : 4096;
 }
 
 /* The thread, with every signal blocked: the loop thread takes them. */
@@ -109,6 +126,7 @@ checkpointer_start(const char *path, sqlite3 *writer, char *err, size_t errlen)
 		return NULL;
 	}
 	queue_set_busy_handler(c->db, &busy_limit_ms);
+	c->page_size = page_size(c->db);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	if (start_thread(c) != 0)

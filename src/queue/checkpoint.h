@@ -7,10 +7,10 @@
  * stopped every 64 MB for 40 to 170 ms to copy them into the database and
  * fsync it, and every session waiting for its 250 waited with it. Here
  * the writer's commit only notes the WAL's size (a wal hook); past
- * CKPT_FRAMES a thread with its own connection runs a PASSIVE checkpoint,
+ * CKPT_BYTES a thread with its own connection runs a PASSIVE checkpoint,
  * which never blocks the writer. Should the thread fall behind a steady
  * stream (a passive checkpoint cannot restart a WAL that is still being
- * appended to), the writer checkpoints itself past CKPT_SYNC_FRAMES, as
+ * appended to), the writer checkpoints itself past CKPT_SYNC_BYTES, as
  * SQLite would, so the WAL stays bounded. Internal to src/queue/.
  */
 #ifndef MT_QUEUE_CHECKPOINT_H
@@ -20,8 +20,9 @@
 
 #include <sqlite3.h>
 
-#define CKPT_FRAMES 128       /* 8 MB of 64 KB pages: wake the thread */
-#define CKPT_SYNC_FRAMES 4096 /* 256 MB: the writer checkpoints itself */
+/* WAL sizes: pages times the page size (64 KB for a new queue). */
+#define CKPT_BYTES (8LL << 20)        /* wake the thread */
+#define CKPT_SYNC_BYTES (256LL << 20) /* the writer checkpoints itself */
 
 struct checkpointer;
 

@@ -965,7 +965,7 @@ file_size(const char *path)
 }
 
 /*
- * 10 MB of mail, beyond CKPT_FRAMES (8 MB of 64 KB pages) and far below
+ * 10 MB of mail, beyond CKPT_BYTES (8 MB) and far below
  * SQLite's own automatic checkpoint (1,000 pages, 64 MB): the pages reach
  * the database file, copied there by the checkpoint thread; the writer
  * never checkpointed (queue/checkpoint.h).
