@@ -37,7 +37,7 @@
 
 #define RUNNER_POLL_MS 1000    /* fallback look for due events */
 #define RUNNER_MAX_ACTIVE 1024 /* events claimed and not yet ended */
-#define RUNNER_CLAIM_BATCH 256  /* events claimed per round at most */
+#define RUNNER_CLAIM_BATCH 256 /* events claimed per round at most */
 #define RUNNER_LEASE_MARGIN_MS 60000
 #define RUNNER_TABLE 2048 /* buckets of the events in progress */
 #define RUNNER_POLL_ENV "MT_RUNNER_POLL_MS" /* tests: a longer fallback */
