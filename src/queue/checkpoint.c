@@ -50,6 +50,29 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
+/*
+ * A PASSIVE checkpoint copies what is committed without blocking anyone,
+ * but under a steady stream the writer keeps appending, so the WAL is
+ * never wholly copied at the moment a transaction starts and never
+ * restarts: it grew to CKPT_SYNC_BYTES and the writer stopped to
+ * checkpoint. Past CKPT_RESTART_BYTES a RESTART checkpoint follows: it
+ * waits for the transaction in progress, copies the few frames the
+ * passive one left, and makes the next transaction write the WAL from
+ * its start, holding new writers back only meanwhile.
+ */
+static int
+checkpoint(struct checkpointer *c)
+{
+	int log = 0, copied = 0;
+	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
+	    SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+
+	if (rc == SQLITE_OK && log * c->page_size >= CKPT_RESTART_BYTES)
+		rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
+		    SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+	return rc;
+}
+
 static void *
 checkpoint_main(void *arg)
 {
@@ -65,8 +88,7 @@ checkpoint_main(void *arg)
 			break;
 		c->due = false;
 		pthread_mutex_unlock(&c->mu);
-		rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
-		    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		rc = checkpoint(c);
 		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 			log_msg(LOG_ERROR, "checkpoint_failed",
 			    sqlite3_errmsg(c->db));

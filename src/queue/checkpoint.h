@@ -8,10 +8,11 @@
  * fsync it, and every session waiting for its 250 waited with it. Here
  * the writer's commit only notes the WAL's size (a wal hook); past
  * CKPT_BYTES a thread with its own connection runs a PASSIVE checkpoint,
- * which never blocks the writer. Should the thread fall behind a steady
- * stream (a passive checkpoint cannot restart a WAL that is still being
- * appended to), the writer checkpoints itself past CKPT_SYNC_BYTES, as
- * SQLite would, so the WAL stays bounded. Internal to src/queue/.
+ * which never blocks the writer, followed past CKPT_RESTART_BYTES by a
+ * short RESTART one that lets the WAL start over (checkpoint.c). Should
+ * the thread fall behind anyway, the writer checkpoints itself past
+ * CKPT_SYNC_BYTES, as SQLite would, so the WAL stays bounded. Internal to
+ * src/queue/.
  */
 #ifndef MT_QUEUE_CHECKPOINT_H
 #define MT_QUEUE_CHECKPOINT_H
@@ -21,8 +22,9 @@
 #include <sqlite3.h>
 
 /* WAL sizes: pages times the page size (64 KB for a new queue). */
-#define CKPT_BYTES (8LL << 20)        /* wake the thread */
-#define CKPT_SYNC_BYTES (256LL << 20) /* the writer checkpoints itself */
+#define CKPT_BYTES (8LL << 20)          /* wake the thread */
+#define CKPT_RESTART_BYTES (64LL << 20) /* and restart the WAL */
+#define CKPT_SYNC_BYTES (256LL << 20)   /* the writer checkpoints itself */
 
 struct checkpointer;
 
