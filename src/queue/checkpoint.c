@@ -5,13 +5,13 @@
 #include "queue/checkpoint.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "queue/busy.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/xmalloc.h"
 
 #define CKPT_AUTO_DEFAULT 1000 /* SQLite's own, given back at stop */
@@ -113,20 +113,6 @@ page_size(sqlite3 *db)
 	return n > 0 ? n : 4096;
 }
 
-/* The thread, with every signal blocked: the loop thread takes them. */
-static int
-start_thread(struct checkpointer *c)
-{
-	sigset_t all, old;
-	int rc;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&c->thread, NULL, checkpoint_main, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc;
-}
-
 struct checkpointer *
 checkpointer_start(const char *path, sqlite3 *writer, char *err, size_t errlen)
 {
@@ -151,7 +137,7 @@ checkpointer_start(const char *path, sqlite3 *writer, char *err, size_t errlen)
 	c->page_size = page_size(c->db);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
-	if (start_thread(c) != 0)
+	if (thread_start_quiet(&c->thread, checkpoint_main, c) != 0)
 		abort(); /* no thread: as an allocation failure */
 	c->writer = writer;
 	sqlite3_wal_hook(writer, wal_hook, c);

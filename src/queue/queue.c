@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,7 @@
 #include "queue/queue.h"
 #include "queue/queue_stats.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/xmalloc.h"
 
 /* One transaction holds at most this many jobs and bytes of data. */
@@ -356,20 +356,6 @@ writer_main(void *arg)
 	return NULL;
 }
 
-/* Starts the writer with every signal blocked: the loop thread takes them. */
-static int
-start_writer(struct queue *q)
-{
-	sigset_t all, old;
-	int rc;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&q->writer, NULL, writer_main, q);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc;
-}
-
 /* q->wake times out on CLOCK_MONOTONIC (writer_wait()). */
 static void
 init_wake(struct queue *q)
@@ -405,7 +391,7 @@ queue_open(const char *path, char *err, size_t errlen)
 	TAILQ_INIT(&q->done);
 	pthread_mutex_init(&q->mu, NULL);
 	init_wake(q);
-	rc = start_writer(q);
+	rc = thread_start_quiet(&q->writer, writer_main, q);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start writer thread: %s",
 		    strerror(rc));

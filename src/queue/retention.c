@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include "config.h"
 #include "queue/admin.h"
 #include "util/log.h"
+#include "util/thread.h"
 #include "util/xmalloc.h"
 
 /* Between two batches of one pass: lets intake and delivery commit. */
@@ -140,7 +140,6 @@ struct retention *
 retention_start(const struct config *cfg, char *err, size_t errlen)
 {
 	struct retention *r = xcalloc(1, sizeof(*r));
-	sigset_t all, old;
 	char why[512];
 	int rc;
 
@@ -154,11 +153,7 @@ retention_start(const struct config *cfg, char *err, size_t errlen)
 	r->policy = cfg->queue_retention;
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->wake, NULL);
-	/* Signals stay with the event loop thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&r->thread, NULL, retention_main, r);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = thread_start_quiet(&r->thread, retention_main, r);
 	if (rc != 0) {
 		snprintf(err, errlen, "retention: cannot start a thread: %s",
 		    strerror(rc));
