@@ -27,23 +27,28 @@ test_values(void **state)
 		const char *yaml;
 		uint64_t retention, rejection_retention;
 		unsigned rejections_max;
+		bool hold;
 	} rows[] = {
 		{ "no queue section", "hostname: h.example\n", 7 * DAY_MS,
-		    7 * DAY_MS, 100000 },
+		    7 * DAY_MS, 100000, false },
 		{ "path only", "queue: {path: q.db}\n", 7 * DAY_MS, 7 * DAY_MS,
-		    100000 },
+		    100000, false },
+		{ "hold", "queue: {hold: true}\n", 7 * DAY_MS, 7 * DAY_MS,
+		    100000, true },
+		{ "hold off", "queue: {hold: false, path: q.db}\n", 7 * DAY_MS,
+		    7 * DAY_MS, 100000, false },
 		{ "all three",
 		    "queue:\n  retention: 30d\n  rejection_retention: 12h\n"
 		    "  rejections_max: 500\n",
-		    30 * DAY_MS, 12 * 3600 * 1000ULL, 500 },
+		    30 * DAY_MS, 12 * 3600 * 1000ULL, 500, false },
 		{ "zero keeps forever, no cap",
 		    "queue: {retention: 0, rejection_retention: 0s,"
 		    " rejections_max: 0}\n",
-		    0, 0, 0 },
+		    0, 0, 0, false },
 		{ "largest",
 		    "queue: {retention: 3650d, rejections_max:"
 		    " 100000000}\n",
-		    3650 * DAY_MS, 7 * DAY_MS, 100000000 },
+		    3650 * DAY_MS, 7 * DAY_MS, 100000000, false },
 	};
 	struct config_errors e = { 0 };
 	struct config *cfg;
@@ -58,17 +63,20 @@ test_values(void **state)
 		    cfg->queue_retention.rejection_retention_ms !=
 			rows[i].rejection_retention ||
 		    cfg->queue_retention.rejections_max !=
-			rows[i].rejections_max)
-			fail_msg("%s: got %llu %llu %u, want %llu %llu %u",
+			rows[i].rejections_max ||
+		    cfg->queue_hold != rows[i].hold)
+			fail_msg("%s: got %llu %llu %u hold %d, want %llu %llu "
+				 "%u hold %d",
 			    rows[i].name,
 			    (unsigned long long)
 				cfg->queue_retention.retention_ms,
 			    (unsigned long long)
 				cfg->queue_retention.rejection_retention_ms,
 			    cfg->queue_retention.rejections_max,
+			    cfg->queue_hold,
 			    (unsigned long long)rows[i].retention,
 			    (unsigned long long)rows[i].rejection_retention,
-			    rows[i].rejections_max);
+			    rows[i].rejections_max, rows[i].hold);
 		config_unref(cfg);
 	}
 }
@@ -128,40 +136,12 @@ test_errors(void **state)
 	}
 }
 
-/* queue.hold: false unless set; true and false as written. */
-static void
-test_hold(void **state)
-{
-	static const struct {
-		const char *yaml;
-		bool hold;
-	} rows[] = {
-		{ "hostname: h.example\n", false },
-		{ "queue: {hold: true}\n", true },
-		{ "queue: {hold: false, path: q.db}\n", false },
-	};
-	struct config_errors e = { 0 };
-	struct config *cfg;
-	size_t i;
-
-	for (i = 0; i < NELEM(rows); i++) {
-		cfg = config_parse("t.yaml", rows[i].yaml, strlen(rows[i].yaml),
-		    &e);
-		if (cfg == NULL)
-			fail_msg("%s: %s", rows[i].yaml, e.items[0]);
-		if (cfg->queue_hold != rows[i].hold)
-			fail_msg("%s: hold %d", rows[i].yaml, cfg->queue_hold);
-		config_unref(cfg);
-	}
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_hold),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
