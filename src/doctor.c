@@ -346,7 +346,7 @@ expanded_provisional(const struct doctor_check *r)
 	if (r->routed)
 		return r->exp.reason != NULL &&
 		    strcmp(r->exp.reason, "cname_provisional") == 0;
-	return st != NULL && strstr(st->text, "pending the Received:") != NULL;
+	return st != NULL && strstr(st->text, CNAME_PROVISIONAL_TEXT) != NULL;
 }
 
 /* Pure: the verdict, exit status and fixes from the plan and replies. */

@@ -17,9 +17,7 @@
 
 #include "mail/received.h"
 
-static const char r_provisional[] =
-    "Ok: accepted pending the Received: header (recipient rewritten by "
-    "CNAME expansion)";
+static const char r_provisional[] = CNAME_PROVISIONAL_TEXT;
 static const char r_deferred_cname[] =
     "Recipient address deferred: a recipient rewritten by CNAME "
     "expansion needs a transaction of its own; try again later";

@@ -75,6 +75,14 @@ bool cname_recover(const struct config *cfg, const struct route_query *q,
     const char *msg, size_t len, struct route_result *res,
     struct cname_rewrite *rw);
 
+/*
+ * The text of the provisional 250 2.1.5; doctor --probe recognises a
+ * gateway's provisional acceptance by it.
+ */
+#define CNAME_PROVISIONAL_TEXT                                               \
+	"Ok: accepted pending the Received: header (recipient rewritten by " \
+	"CNAME expansion)"
+
 /* "sender_domains", "received_for", "pending" or "none". */
 const char *cname_evidence_name(enum cname_evidence e);
 
