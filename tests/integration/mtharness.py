@@ -975,30 +975,46 @@ class Unbound:
     dns.servers. Waits for unbound's "start of service" log line.
     """
 
+    # A port found free can be taken (its TCP side by a parallel test's
+    # connection) before unbound binds it: then another port, this often.
+    PORT_TRIES = 5
+
     def __init__(self, zones, address="127.0.0.1", port=None, prefix=()):
         self.dir = tempfile.mkdtemp(prefix="mt-unbound-")
-        self.port = port or free_udp_port()
-        self.server = "%s:%d" % (address, self.port)
+        for i, (origin, text) in enumerate(zones.items()):
+            with open(os.path.join(self.dir, "zone%d" % i), "w") as f:
+                f.write(text)
+        self.logfile = open(os.path.join(self.dir, "unbound.log"), "w+")
+        for attempt in range(1 if port else self.PORT_TRIES):
+            self.port = port or free_udp_port()
+            self.server = "%s:%d" % (address, self.port)
+            self._write_conf(zones, address)
+            self.logfile.seek(0)
+            self.logfile.truncate()
+            self.proc = subprocess.Popen(
+                list(prefix) + [unbound_binary(), "-d", "-c", self.conf],
+                stdout=self.logfile, stderr=self.logfile)
+            try:
+                self._wait_ready()
+                return
+            except AssertionError:
+                if (port or attempt + 1 == self.PORT_TRIES or
+                        "Address already in use" not in self.log()):
+                    self.close()
+                    raise
+            except BaseException:
+                self.close()
+                raise
+
+    def _write_conf(self, zones, address):
         conf = UNBOUND_CONF.format(address=address, port=self.port,
                                    dir=self.dir)
-        for i, (origin, text) in enumerate(zones.items()):
-            name = "zone%d" % i
-            with open(os.path.join(self.dir, name), "w") as f:
-                f.write(text)
+        for i, origin in enumerate(zones):
             conf += UNBOUND_ZONE.format(origin=origin, dir=self.dir,
-                                        file=name)
+                                        file="zone%d" % i)
         self.conf = os.path.join(self.dir, "unbound.conf")
         with open(self.conf, "w") as f:
             f.write(conf)
-        self.logfile = open(os.path.join(self.dir, "unbound.log"), "w+")
-        self.proc = subprocess.Popen(
-            list(prefix) + [unbound_binary(), "-d", "-c", self.conf],
-            stdout=self.logfile, stderr=self.logfile)
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.close()
-            raise
 
     def log(self):
         self.logfile.seek(0)
