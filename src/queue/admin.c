@@ -23,6 +23,7 @@
 
 #include "queue/busy.h"
 #include "queue/queue.h"
+#include "queue/segment.h"
 #include "util/xmalloc.h"
 
 /* As the delivery connection: long enough for any intake batch. */
@@ -166,6 +167,7 @@ admin_open(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	queue_set_busy_handler(a->db, &busy_limit_ms);
+	segment_register_sql(a->db);
 	if (!check_schema(a)) {
 		snprintf(err, errlen, "%s", a->err);
 		goto fail;
@@ -374,7 +376,8 @@ load_message(struct admin *a, const char *id, struct admin_message *m)
 {
 	static const char
 	    sql[] = "SELECT id, received_at, mail_from, client_ip, helo, tls,"
-		    " smtputf8, data FROM messages WHERE id = ?";
+		    " smtputf8, mt_body(data, seg, seg_off, size)"
+		    " FROM messages WHERE id = ?";
 	sqlite3_stmt *st = NULL;
 	int rc;
 

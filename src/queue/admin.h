@@ -97,6 +97,7 @@ struct admin_filter {
 /* What a purge deleted. */
 struct admin_purge_stats {
 	size_t messages, events, attempts, rejections;
+	size_t segments; /* body segment files (queue/segment.h) */
 };
 
 /* The wall clock in Unix milliseconds, as the queue stores times. */
@@ -173,6 +174,13 @@ enum admin_status admin_purge_batch(struct admin *a, int64_t cutoff_ms,
  */
 enum admin_status admin_trim_rejections(struct admin *a, int64_t cutoff_ms,
     size_t keep, size_t max, struct admin_purge_stats *st, bool *more);
+/*
+ * Deletes the body segment files no message references any more (but
+ * never the newest, which the gateway may be appending to); adds their
+ * number to st->segments.
+ */
+enum admin_status admin_sweep_segments(struct admin *a,
+    struct admin_purge_stats *st);
 
 /*
  * Retention (retention.c): the gateway deletes ended messages and old
@@ -196,7 +204,8 @@ struct retention_hooks {
  * One retention pass as of now_ms: purge batches of ended messages older
  * than p->retention_ms, then rejections older than
  * p->rejection_retention_ms or beyond p->rejections_max, each batch its
- * own transaction (0 keeps forever, or sets no cap). h may be NULL.
+ * own transaction (0 keeps forever, or sets no cap), then the body
+ * segments left unreferenced (admin_sweep_segments()). h may be NULL.
  * Adds what it deleted to *st.
  */
 enum admin_status retention_pass(struct admin *a,

@@ -16,6 +16,7 @@
 
 #include "queue/admin.h"
 #include "queue/admin_int.h"
+#include "queue/segment.h"
 #include "util/xmalloc.h"
 
 /*
@@ -168,4 +169,16 @@ admin_trim_rejections(struct admin *a, int64_t cutoff_ms, size_t keep,
 		*more = n == max;
 	}
 	return s;
+}
+
+enum admin_status
+admin_sweep_segments(struct admin *a, struct admin_purge_stats *st)
+{
+	char err[sizeof(a->err)];
+
+	if (segment_sweep(a->db, &st->segments, err, sizeof(err)) != 0) {
+		admin_set_err(a, "%s", err);
+		return ADMIN_ERR_IO;
+	}
+	return ADMIN_OK;
 }

@@ -23,7 +23,7 @@
 #include "util/id.h"
 
 /* The schema this mailtrigger writes (docs/queue.md); PRAGMA user_version. */
-#define QUEUE_SCHEMA_VERSION 4
+#define QUEUE_SCHEMA_VERSION 5
 
 enum queue_status {
 	QUEUE_OK = 0,

@@ -558,6 +558,8 @@ cmd_purge(int argc, char **argv)
 	printf("purged %zu messages, %zu events, %zu attempts, "
 	       "%zu rejections older than %s\n",
 	    st.messages, st.events, st.attempts, st.rejections, o.before);
+	if (st.segments > 0)
+		printf("removed %zu body segment files\n", st.segments);
 	if (s != ADMIN_OK)
 		fprintf(stderr, "mailtrigger: queue purge: %s\n",
 		    admin_errmsg(a));

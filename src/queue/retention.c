@@ -73,6 +73,8 @@ retention_pass(struct admin *a, const struct queue_retention *p, int64_t now_ms,
 		if (more && h->between != NULL && !h->between(h->arg))
 			return s;
 	}
+	if (s == ADMIN_OK)
+		s = admin_sweep_segments(a, st);
 	return s;
 }
 
@@ -115,13 +117,14 @@ one_pass(struct retention *r)
 	s = retention_pass(r->a, &p, admin_now_ms(), &h, &st);
 	if (s != ADMIN_OK)
 		log_msg(LOG_ERROR, "retention_failed", admin_errmsg(r->a));
-	if (st.messages == 0 && st.rejections == 0)
+	if (st.messages == 0 && st.rejections == 0 && st.segments == 0)
 		return;
 	log_begin(&rec, LOG_INFO, "purged");
 	log_kv_uint(&rec, "messages", st.messages);
 	log_kv_uint(&rec, "events", st.events);
 	log_kv_uint(&rec, "attempts", st.attempts);
 	log_kv_uint(&rec, "rejections", st.rejections);
+	log_kv_uint(&rec, "segments", st.segments);
 	log_end(&rec);
 }
 

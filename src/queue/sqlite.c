@@ -23,6 +23,7 @@
 #include "queue/backend.h"
 #include "queue/busy.h"
 #include "queue/checkpoint.h"
+#include "queue/segment.h"
 #include "util/xmalloc.h"
 
 static const unsigned busy_limit_ms = 5000;
@@ -32,6 +33,7 @@ static const unsigned busy_limit_ms = 5000;
 struct qdb {
 	sqlite3 *db;
 	struct checkpointer *ckpt;
+	struct segment_writer *segs;
 	sqlite3_stmt *ins_message;
 	sqlite3_stmt *ins_event;
 	sqlite3_stmt *ins_rejection;
@@ -122,9 +124,17 @@ static const char
 		  "CREATE INDEX messages_received ON messages(received_at);"
 		  "PRAGMA user_version = 4;";
 
+/* Version 5: large bodies in segment files (queue/segment.h). */
+static const char schema_v5[] =
+    "ALTER TABLE messages ADD COLUMN seg INTEGER;"
+    "ALTER TABLE messages ADD COLUMN seg_off INTEGER;"
+    "CREATE INDEX messages_seg ON messages(seg) WHERE seg IS NOT NULL;"
+    "PRAGMA user_version = 5;";
+
 static const char sql_ins_message[] =
     "INSERT INTO messages (id, received_at, mail_from, client_ip, helo,"
-    " tls, smtputf8, size, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    " tls, smtputf8, size, data, seg, seg_off)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 static const char sql_ins_event[] =
     "INSERT INTO events (id, message_id, instance, trigger, tag,"
@@ -308,6 +318,9 @@ check_schema(sqlite3 *db, char *err, size_t errlen)
 	if (version <= 3 &&
 	    sqlite3_exec(db, schema_v4, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail_db;
+	if (version <= 4 &&
+	    sqlite3_exec(db, schema_v5, NULL, NULL, NULL) != SQLITE_OK)
+		goto fail_db;
 	if (version > QUEUE_SCHEMA_VERSION) {
 		snprintf(err, errlen,
 		    "schema version %lld is newer than this mailtrigger "
@@ -375,6 +388,9 @@ qdb_open(const char *path, char *err, size_t errlen)
 	    check_schema(q->db, err, errlen) != 0 ||
 	    prepare(q, err, errlen) != 0)
 		goto fail;
+	q->segs = segment_writer_open(path, err, errlen);
+	if (q->segs == NULL)
+		goto fail;
 	q->ckpt = checkpointer_start(path, q->db, err, errlen);
 	if (q->ckpt == NULL)
 		goto fail;
@@ -393,6 +409,7 @@ qdb_close(struct qdb *q)
 	sqlite3_finalize(q->ins_event);
 	sqlite3_finalize(q->ins_rejection);
 	checkpointer_stop(q->ckpt);
+	segment_writer_close(q->segs);
 	/* The last connection to close checkpoints and removes the WAL. */
 	sqlite3_close(q->db);
 	free(q);
@@ -434,8 +451,10 @@ step_insert(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* The row; ref->seg is -1 for a body stored in it (data). */
 static int
-insert_message(struct qdb *q, const struct queue_message *m)
+insert_message(struct qdb *q, const struct queue_message *m,
+    const struct segment_ref *ref)
 {
 	sqlite3_stmt *st = q->ins_message;
 
@@ -447,8 +466,11 @@ insert_message(struct qdb *q, const struct queue_message *m)
 	sqlite3_bind_int(st, 6, m->tls);
 	sqlite3_bind_int(st, 7, m->smtputf8);
 	sqlite3_bind_int64(st, 8, (sqlite3_int64)m->len);
-	/* An empty message is an empty blob, not NULL. */
-	if (m->len == 0)
+	if (ref->seg >= 0) {
+		sqlite3_bind_null(st, 9);
+		sqlite3_bind_int64(st, 10, ref->seg);
+		sqlite3_bind_int64(st, 11, ref->off);
+	} else if (m->len == 0) /* an empty blob, not NULL */
 		sqlite3_bind_zeroblob(st, 9, 0);
 	else
 		sqlite3_bind_blob64(st, 9, m->data, m->len, SQLITE_STATIC);
@@ -507,12 +529,12 @@ insert_event(struct qdb *q, const struct queue_message *m,
 
 /* Inserts the message and its events; err is set on failure. */
 static int
-store_one(struct qdb *q, const struct queue_message *m, char *err,
-    size_t errlen)
+store_one(struct qdb *q, const struct queue_message *m,
+    const struct segment_ref *ref, char *err, size_t errlen)
 {
 	char *recipients = NULL, *rcpt_to = NULL;
 	size_t i;
-	int rc = insert_message(q, m);
+	int rc = insert_message(q, m, ref);
 
 	for (i = 0; rc == SQLITE_OK && i < m->n_events; i++) {
 		recipients = json_list(m->events[i].recipients,
@@ -574,22 +596,53 @@ store_rejections(struct qdb *q, const struct qdb_batch *b, char *err,
 	return rc;
 }
 
+/*
+ * Appends the batch's large bodies to the segment and makes them durable
+ * (before the rows that point at them are committed); refs[i] says where
+ * message i's body went, seg -1 for one that stays in its row.
+ */
+static int
+store_bodies(struct qdb *q, const struct qdb_batch *b, struct segment_ref *refs,
+    char *err, size_t errlen)
+{
+	const struct queue_message *m;
+	size_t i;
+
+	for (i = 0; i < b->n_msgs; i++) {
+		m = b->msgs[i];
+		refs[i].seg = -1;
+		if (m->len > SEGMENT_INLINE_MAX &&
+		    segment_append(q->segs, m->data, m->len, &refs[i], err,
+			errlen) != 0)
+			return -1;
+	}
+	return segment_batch_sync(q->segs, err, errlen);
+}
+
 enum queue_status
 qdb_store(struct qdb *q, const struct qdb_batch *b, char *err, size_t errlen)
 {
+	struct segment_ref *refs = xcalloc(b->n_msgs + 1, sizeof(*refs));
+	bool committing = false;
 	size_t i;
 
+	segment_batch_begin(q->segs);
+	if (store_bodies(q, b, refs, err, errlen) != 0)
+		goto fail;
 	if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		goto fail_db;
 	for (i = 0; i < b->n_msgs; i++)
-		if (store_one(q, b->msgs[i], err, errlen) != SQLITE_OK)
+		if (store_one(q, b->msgs[i], &refs[i], err, errlen) !=
+		    SQLITE_OK)
 			goto fail;
 	if (store_rejections(q, b, err, errlen) != SQLITE_OK)
 		goto fail;
 	/* synchronous=FULL: COMMIT returns after the WAL is fsynced. */
+	committing = true;
 	if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail_db;
+	free(refs);
 	return QUEUE_OK;
 fail_db:
 	snprintf(err, errlen, "%s", sqlite3_errmsg(q->db));
@@ -597,5 +650,7 @@ fail:
 	/* SQLite may have rolled back already (SQLITE_FULL, some IOERRs). */
 	if (!sqlite3_get_autocommit(q->db))
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	segment_batch_abandon(q->segs, committing);
+	free(refs);
 	return QUEUE_ERR_IO;
 }

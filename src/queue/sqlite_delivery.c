@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "queue/busy.h"
+#include "queue/segment.h"
 
 #include "queue/queue.h"
 #include "util/xmalloc.h"
@@ -51,7 +52,7 @@ static const char sql_load[] =
     " (SELECT count(*) FROM attempts a"
     "   WHERE a.event_id = e.id AND a.step = e.next_step),"
     " m.received_at, m.mail_from, m.client_ip, m.helo, m.tls, m.smtputf8,"
-    " m.data, e.rewrite"
+    " mt_body(m.data, m.seg, m.seg_off, m.size), e.rewrite"
     " FROM events e JOIN messages m ON m.id = e.message_id"
     " WHERE e.id = ?";
 
@@ -85,6 +86,7 @@ queue_delivery_open(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	queue_set_busy_handler(d->db, &busy_limit_ms);
+	segment_register_sql(d->db);
 	if (sqlite3_exec(d->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(d->db, "PRAGMA user_version", -1, &st, NULL) !=
 		SQLITE_OK) {

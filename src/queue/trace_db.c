@@ -18,6 +18,7 @@
 
 #include "queue/busy.h"
 #include "queue/queue.h"
+#include "queue/segment.h"
 #include "queue/trace_db.h"
 #include "util/xmalloc.h"
 
@@ -27,7 +28,8 @@ static const unsigned busy_limit_ms = 5000;
 static const char *const sql[] = {
 	[TQ_MESSAGE] =
 	    "SELECT id, received_at, mail_from, client_ip, helo, tls,"
-	    " smtputf8, size, data FROM messages WHERE id = ?1",
+	    " smtputf8, size, mt_body(data, seg, seg_off, size) AS data"
+	    " FROM messages WHERE id = ?1",
 	[TQ_EVENT_MESSAGE] = "SELECT message_id FROM events WHERE id = ?1",
 	[TQ_EVENTS] = "SELECT id, instance, trigger, tag, recipients, rcpt_to,"
 		      " state, attempts, next_attempt_at, next_step,"
@@ -47,9 +49,11 @@ static const char *const sql[] = {
 			 " tls, size FROM messages WHERE received_at >= ?2"
 			 " AND lower(mail_from) = lower(?1)"
 			 " ORDER BY received_at",
-	[TQ_MSGS_CONTAINING] = "SELECT id, received_at, data FROM messages"
-			       " WHERE received_at >= ?2"
-			       " AND instr(data, CAST(?1 AS BLOB)) > 0"
+	[TQ_MSGS_CONTAINING] = "SELECT id, received_at, data FROM"
+			       " (SELECT id, received_at,"
+			       "  mt_body(data, seg, seg_off, size) AS data"
+			       "  FROM messages WHERE received_at >= ?2)"
+			       " WHERE instr(data, CAST(?1 AS BLOB)) > 0"
 			       " ORDER BY received_at DESC LIMIT 50",
 	/* The enhanced code is the reply's second word ("550 5.1.2 ..."). */
 	[TQ_REFUSALS] = "SELECT client_ip, helo, mail_from, code,"
@@ -101,17 +105,17 @@ check_version(sqlite3 *db, char *err, size_t errlen)
 		snprintf(err, errlen, "not a queue (%s)", sqlite3_errmsg(db));
 	else if (v == 0)
 		snprintf(err, errlen, "not a mailtrigger queue (no schema)");
-	else if (v < 4)
+	else if (v < QUEUE_SCHEMA_VERSION)
 		snprintf(err, errlen,
-		    "schema version %lld has no rejections table: start the "
-		    "gateway once to migrate it to 4",
-		    v);
+		    "schema version %lld is older than this mailtrigger's: "
+		    "start the gateway once to migrate it to %d",
+		    v, QUEUE_SCHEMA_VERSION);
 	else if (v > QUEUE_SCHEMA_VERSION)
 		snprintf(err, errlen,
 		    "schema version %lld is newer than this mailtrigger "
 		    "supports (%d)",
 		    v, QUEUE_SCHEMA_VERSION);
-	return v >= 4 && v <= QUEUE_SCHEMA_VERSION;
+	return v == QUEUE_SCHEMA_VERSION;
 }
 
 struct trace_db *
@@ -129,6 +133,7 @@ trace_db_open(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	queue_set_busy_handler(t->db, &busy_limit_ms);
+	segment_register_sql(t->db);
 	if (sqlite3_exec(t->db, "PRAGMA query_only = 1", NULL, NULL, NULL) !=
 		SQLITE_OK ||
 	    !check_version(t->db, err, errlen))

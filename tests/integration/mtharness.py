@@ -451,10 +451,26 @@ class Gateway:
 
     # --- queue
     def db(self):
-        """A fresh sqlite3 connection to the queue (caller closes)."""
+        """A fresh sqlite3 connection to the queue (caller closes), with
+        the gateway's SQL function mt_body(data, seg, seg_off, size): the
+        body, from its row or from its segment file (docs/queue.md,
+        "Message bodies"), read here independently of the C reader."""
         con = sqlite3.connect(self.queue_path, timeout=10)
         con.row_factory = sqlite3.Row
+        con.create_function("mt_body", 4, self.segment_body)
         return con
+
+    def segment_body(self, data, seg, off, size):
+        if seg is None:
+            return data
+        path = "%s-bodies/%010d" % (self.queue_path, seg)
+        with open(path, "rb") as f:
+            f.seek(off)
+            body = f.read(size)
+        if len(body) != size:
+            raise ValueError("%s: %d of %d bytes at %d" % (
+                path, len(body), size, off))
+        return body
 
     def query(self, sql, args=()):
         con = self.db()

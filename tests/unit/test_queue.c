@@ -29,235 +29,9 @@
 
 #include "queue/queue.h"
 #include "queue/queue_stats.h"
+#include "queue/segment.h"
+#include "queue_fixture.h"
 #include "util/xmalloc.h"
-
-#define WAIT_MS 60000 /* only reached when a test is failing */
-#define T0_MS INT64_C(1764331200123)
-
-struct fixture {
-	char dir[64];
-	char path[160]; /* dir/spool/queue.db: the parent does not exist yet */
-	char mnt[96];   /* a tmpfs mounted by the test, or "" */
-};
-
-/* What the callbacks of a test saw. */
-struct tally {
-	size_t calls;
-	size_t ok;
-	size_t io;
-	size_t closed;
-};
-
-struct job_rec {
-	struct tally *t;
-	size_t calls;
-	enum queue_status st;
-	char id[ID_LEN + 1];
-};
-
-static uint64_t id_seq;
-
-/* ---- fixture ---- */
-
-static int
-rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
-
-static int
-setup(void **state)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/mt-test-queue-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/spool/queue.db", f->dir);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	if (f->mnt[0] != '\0' && umount2(f->mnt, MNT_DETACH) != 0)
-		print_error("umount %s: %s\n", f->mnt, strerror(errno));
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
-
-/* Mounts a tmpfs of size bytes at dir/name; fails the test if it cannot. */
-static void
-mount_tmpfs(struct fixture *f, const char *name, const char *size)
-{
-	char opts[64];
-
-	snprintf(f->mnt, sizeof(f->mnt), "%s/%s", f->dir, name);
-	assert_int_equal(mkdir(f->mnt, 0700), 0);
-	snprintf(opts, sizeof(opts), "size=%s", size);
-	if (mount("tmpfs", f->mnt, "tmpfs", 0, opts) != 0) {
-		f->mnt[0] = '\0';
-		fail_msg("mount -t tmpfs -o %s: %s: this test needs root "
-			 "(CI runs as root)",
-		    opts, strerror(errno));
-	}
-}
-
-/* ---- building messages ---- */
-
-static char **
-strv(size_t n, ...)
-{
-	char **v = xcalloc(n + 1, sizeof(*v));
-	va_list ap;
-	size_t i;
-
-	va_start(ap, n);
-	for (i = 0; i < n; i++)
-		v[i] = xstrdup(va_arg(ap, const char *));
-	va_end(ap);
-	return v;
-}
-
-static void
-set_event(struct queue_event *e, const char *msgid, size_t nth,
-    const char *trigger)
-{
-	if (nth == 1)
-		snprintf(e->id, sizeof(e->id), "evt_%s", msgid);
-	else
-		snprintf(e->id, sizeof(e->id), "evt_%s.%zu", msgid, nth);
-	e->instance = xstrdup("acme.triggers.example.com");
-	e->trigger = xstrdup(trigger);
-	e->tag = xstrdup("");
-	e->recipients = strv(1, "oncall-dba");
-	e->n_recipients = 1;
-	e->rcpt_to = strv(1, "oncall-dba@db-outage.acme.triggers.example.com");
-	e->n_rcpt_to = 1;
-}
-
-/* A message with n_events events and len bytes of data. */
-static struct queue_message *
-make_message(size_t n_events, size_t len)
-{
-	struct queue_message *m = xcalloc(1, sizeof(*m));
-	size_t i;
-
-	id_seq++;
-	id_format(m->id, (uint64_t)T0_MS + id_seq, id_seq);
-	m->received_at_ms = T0_MS + (int64_t)id_seq;
-	m->mail_from = xstrdup("nagios@acme.com");
-	m->client_ip = xstrdup("127.0.0.1");
-	m->helo = xstrdup("mon.acme.com");
-	m->data = xmalloc(len + 1);
-	memset(m->data, 'x', len);
-	m->len = len;
-	m->events = xcalloc(n_events, sizeof(*m->events));
-	m->n_events = n_events;
-	for (i = 0; i < n_events; i++)
-		set_event(&m->events[i], m->id, i + 1,
-		    i == 0 ? "db-outage" : "disk-full");
-	return m;
-}
-
-/* ---- running the queue ---- */
-
-static void
-done_cb(void *arg, enum queue_status st)
-{
-	struct job_rec *r = arg;
-
-	r->calls++;
-	r->st = st;
-	r->t->calls++;
-	r->t->ok += st == QUEUE_OK;
-	r->t->io += st == QUEUE_ERR_IO;
-	r->t->closed += st == QUEUE_ERR_CLOSED;
-}
-
-static struct queue_job *
-submit(struct queue *q, struct queue_message *m, struct job_rec *r,
-    struct tally *t)
-{
-	memset(r, 0, sizeof(*r));
-	r->t = t;
-	memcpy(r->id, m->id, sizeof(r->id));
-	return queue_submit(q, m, done_cb, r);
-}
-
-/* Polls the notify fd and dispatches until nothing is pending. */
-static void
-wait_idle(struct queue *q)
-{
-	struct pollfd p = { .fd = queue_notify_fd(q), .events = POLLIN };
-
-	while (queue_pending(q) > 0) {
-		if (poll(&p, 1, WAIT_MS) == 0)
-			fail_msg("no completion within %d ms; %zu pending",
-			    WAIT_MS, queue_pending(q));
-		queue_dispatch(q);
-	}
-}
-
-static struct queue *
-open_ok(const char *path)
-{
-	char err[512];
-	struct queue *q = queue_open(path, err, sizeof(err));
-
-	if (q == NULL)
-		fail_msg("queue_open(%s): %s", path, err);
-	return q;
-}
-
-/* ---- reading back ---- */
-
-static sqlite3 *
-reader(const char *path)
-{
-	sqlite3 *db = NULL;
-
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-		fail_msg("open %s: %s", path, sqlite3_errmsg(db));
-	return db;
-}
-
-static long long
-count(const char *path, const char *sql)
-{
-	sqlite3 *db = reader(path);
-	sqlite3_stmt *st = NULL;
-	long long n = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return n;
-}
-
-/* Every event has its message and every message at least one event. */
-static void
-assert_no_partial_rows(const char *path)
-{
-	long long orphan_events = count(path,
-	    "SELECT count(*) FROM events"
-	    " WHERE message_id NOT IN (SELECT id FROM messages)");
-	long long bare_messages = count(path,
-	    "SELECT count(*) FROM messages"
-	    " WHERE id NOT IN (SELECT message_id FROM events)");
-
-	if (orphan_events != 0 || bare_messages != 0)
-		fail_msg("partial rows: %lld events without message, %lld "
-			 "messages without events",
-		    orphan_events, bare_messages);
-}
 
 /* One expected column of a row: text (or blob) or an integer or NULL. */
 struct col {
@@ -556,7 +330,7 @@ test_open_errors(void **state)
 		{ "not a SQLite file", p[1], "not a SQLite database" },
 		{ "newer schema", p[2],
 		    "schema version 99 is newer than this "
-		    "mailtrigger supports (4)" },
+		    "mailtrigger supports (5)" },
 		{ "read-only fs, new file", p[3], "Read-only file system" },
 		{ "read-only fs, existing queue", p[4], "not writable" },
 	};
@@ -859,7 +633,7 @@ test_disk_full(void **state)
  * callbacks said OK on fd, then waits to be killed. It never returns.
  */
 static void
-crash_child(const char *path, int fd, size_t n)
+crash_child(const char *path, int fd, size_t n, size_t len)
 {
 	char err[512], line[ID_LEN + 2];
 	struct queue *q = queue_open(path, err, sizeof(err));
@@ -871,7 +645,7 @@ crash_child(const char *path, int fd, size_t n)
 	if (q == NULL)
 		_exit(2);
 	for (i = 0; i < n; i++)
-		submit(q, make_message(2, 4096), &r[i], &t);
+		submit(q, make_message(2, len), &r[i], &t);
 	p.fd = queue_notify_fd(q);
 	p.events = POLLIN;
 	while (t.calls < n) {
@@ -911,11 +685,43 @@ read_ids(int fd, char (*ids)[ID_LEN + 2], size_t n)
 	return got;
 }
 
-static void
-test_crash_recovery(void **state)
+/* Messages whose body is len bytes of 'x', read as the readers do. */
+static long long
+count_x_bodies(const char *path, size_t len)
 {
-	enum { N = 40 };
-	struct fixture *f = *state;
+	sqlite3 *db = reader(path);
+	sqlite3_stmt *st = NULL;
+	long long n = -1;
+
+	segment_register_sql(db);
+	if (sqlite3_prepare_v2(db,
+		"SELECT count(*) FROM (SELECT size,"
+		" mt_body(data, seg, seg_off, size) AS b FROM messages)"
+		" WHERE length(b) = ?1 AND size = ?1"
+		" AND trim(CAST(b AS TEXT), 'x') = ''",
+		-1, &st, NULL) != SQLITE_OK)
+		fail_msg("count_x_bodies: %s", sqlite3_errmsg(db));
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)len);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	else
+		fail_msg("count_x_bodies: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/*
+ * A child stores N messages of len bytes and reports the ids whose
+ * callbacks said OK; it is killed as by kill -9. After recovery every
+ * reported message is there with its events and its exact body.
+ */
+#define CRASH_N 40 /* messages the child stores before it is killed */
+
+static void
+crash_and_recover(struct fixture *f, size_t len)
+{
+	enum { N = CRASH_N };
 	char ids[N][ID_LEN + 2], wal[200], sql[128];
 	struct stat st;
 	int pfd[2], status;
@@ -927,7 +733,7 @@ test_crash_recovery(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(pfd[0]);
-		crash_child(f->path, pfd[1], N);
+		crash_child(f->path, pfd[1], N, len);
 	}
 	close(pfd[1]);
 	got = read_ids(pfd[0], ids, N);
@@ -953,6 +759,24 @@ test_crash_recovery(void **state)
 			    ids[i], count(f->path, sql));
 	}
 	assert_int_equal(count(f->path, "SELECT count(*) FROM messages"), N);
+	assert_int_equal(count_x_bodies(f->path, len), N);
+}
+
+static void
+test_crash_recovery(void **state)
+{
+	crash_and_recover(*state, 4096);
+}
+
+/* The same with bodies in a segment (queue/segment.h). */
+static void
+test_crash_recovery_segment(void **state)
+{
+	crash_and_recover(*state, 4 * SEGMENT_INLINE_MAX);
+	assert_int_equal(count(((struct fixture *)*state)->path,
+			     "SELECT count(*) FROM messages"
+			     " WHERE seg IS NOT NULL"),
+	    CRASH_N);
 }
 
 /* The size of file path in bytes. */
@@ -965,7 +789,8 @@ file_size(const char *path)
 }
 
 /*
- * 10 MB of mail, beyond CKPT_BYTES (8 MB) and far below
+ * 10 MB of mail in bodies that stay in the database (the largest that
+ * do: queue/segment.h), beyond CKPT_BYTES (8 MB) and far below
  * SQLite's own automatic checkpoint (1,000 pages, 64 MB): the pages reach
  * the database file, copied there by the checkpoint thread; the writer
  * never checkpointed (queue/checkpoint.h).
@@ -975,14 +800,14 @@ test_checkpoint_in_background(void **state)
 {
 	struct fixture *f = *state;
 	struct queue *q = open_ok(f->path);
-	struct job_rec r[40];
+	struct job_rec r[10 * 1024 * 1024 / SEGMENT_INLINE_MAX];
 	struct tally t = { 0 };
 	long long before = file_size(f->path);
 	int waited_ms = 0;
 	size_t i;
 
 	for (i = 0; i < NELEM(r); i++)
-		submit(q, make_message(1, 256 * 1024), &r[i], &t);
+		submit(q, make_message(1, SEGMENT_INLINE_MAX), &r[i], &t);
 	wait_idle(q);
 	assert_int_equal(t.ok, NELEM(r));
 	/* Polls the file; the loop ends as soon as the checkpoint has run. */
@@ -1012,6 +837,7 @@ main(void)
 		T(test_reopen),
 		T(test_disk_full),
 		T(test_crash_recovery),
+		T(test_crash_recovery_segment),
 		T(test_checkpoint_in_background),
 	};
 

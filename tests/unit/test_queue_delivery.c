@@ -118,7 +118,9 @@ add_event(const char *path, int n, const char *state, long long next,
     long long lease)
 {
 	sql(path,
-	    "INSERT INTO messages VALUES ('M%d', %lld, 'a@example.com',"
+	    "INSERT INTO messages (id, received_at, mail_from, client_ip,"
+	    " helo, tls, smtputf8, size, data)"
+	    " VALUES ('M%d', %lld, 'a@example.com',"
 	    " '127.0.0.1', 'client', 0, 0, 5, CAST('hello' AS BLOB));"
 	    "INSERT INTO events (id, message_id, instance, trigger, tag,"
 	    " recipients, rcpt_to, state, next_attempt_at, lease_until,"
@@ -390,6 +392,10 @@ static void
 test_migrate(void **state)
 {
 	struct fixture *f = *state;
+	static const char undo5[] = "DROP INDEX messages_seg;"
+				    " ALTER TABLE messages DROP COLUMN seg;"
+				    " ALTER TABLE messages DROP COLUMN seg_off;"
+				    " PRAGMA user_version = 4";
 	static const char undo4[] = "DROP TABLE rejections;"
 				    " DROP INDEX messages_received;"
 				    " ALTER TABLE events DROP COLUMN rewrite;"
@@ -416,6 +422,7 @@ test_migrate(void **state)
 
 	add_event(f->path, 1, "queued", T0, 0);
 	for (i = 0; i < NELEM(rows); i++) {
+		sql(f->path, "%s", undo5);
 		sql(f->path, "%s", undo4);
 		sql(f->path, "%s", undo3);
 		if (rows[i].from1)
@@ -431,7 +438,10 @@ test_migrate(void **state)
 			" FROM events WHERE id = 'evt_M1'") != 0 ||
 		    value(f->path, "SELECT count(*) FROM attempts") != 0 ||
 		    value(f->path, "SELECT count(*) FROM rejections") != 0 ||
-		    value(f->path, "SELECT count(rewrite) FROM events") != 0)
+		    value(f->path, "SELECT count(rewrite) FROM events") != 0 ||
+		    value(f->path,
+			"SELECT count(seg) + count(seg_off)"
+			" FROM messages") != 0)
 			fail_msg("%s: not migrated to %d", rows[i].name,
 			    QUEUE_SCHEMA_VERSION);
 	}

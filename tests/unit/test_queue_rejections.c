@@ -24,55 +24,8 @@
 
 #include "queue/queue.h"
 #include "queue/queue_stats.h"
+#include "queue_fixture.h"
 #include "util/xmalloc.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-#define WAIT_MS 20000 /* only reached when a test is failing */
-
-struct fixture {
-	char dir[64];
-	char path[160];
-};
-
-static int
-rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(p);
-}
-
-static int
-setup(void **state)
-{
-	struct fixture *f = xcalloc(1, sizeof(*f));
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/mt-test-rej-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/queue.db", f->dir);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
-
-static struct queue *
-open_ok(const char *path)
-{
-	char err[512];
-	struct queue *q = queue_open(path, err, sizeof(err));
-
-	if (q == NULL)
-		fail_msg("queue_open(%s): %s", path, err);
-	return q;
-}
 
 static int64_t
 now_ms(void)
@@ -138,7 +91,7 @@ expect_rows(const char *name, const char *path, const char *want)
 
 /* A one-event message, enough for the writer to commit. */
 static struct queue_message *
-make_message(void)
+one_message(void)
 {
 	struct queue_message *m = xcalloc(1, sizeof(*m));
 	struct queue_event *e;
@@ -164,7 +117,7 @@ make_message(void)
 }
 
 static void
-done_cb(void *arg, enum queue_status st)
+commit_cb(void *arg, enum queue_status st)
 {
 	*(int *)arg = st == QUEUE_OK ? 1 : 2;
 }
@@ -176,7 +129,7 @@ submit_and_wait(struct queue *q)
 	struct pollfd p = { .fd = queue_notify_fd(q), .events = POLLIN };
 	int done = 0;
 
-	queue_submit(q, make_message(), done_cb, &done);
+	queue_submit(q, one_message(), commit_cb, &done);
 	queue_pause_writer(q, false);
 	while (done == 0) {
 		if (poll(&p, 1, WAIT_MS) == 0)
