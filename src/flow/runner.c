@@ -578,7 +578,8 @@ round_run(struct runner *r, struct step_job *done, bool stop, bool want)
 	struct event *run, *claimed, *ev, *next, **tail;
 	size_t n = 0;
 
-	if (done == NULL && r->fresh == NULL && !want)
+	/* Held: a kick after each intake commit finds nothing to claim. */
+	if (done == NULL && r->fresh == NULL && (!want || held(r)))
 		return false;
 	r->last_round_ms = flow_now_ms();
 	round_txn(r, done, stop, want, &run, &claimed);
@@ -605,10 +606,12 @@ round_run(struct runner *r, struct step_job *done, bool stop, bool want)
 static int64_t
 next_wake(struct runner *r)
 {
-	int64_t now = flow_now_ms(), due = queue_next_due(r->d);
-	int64_t until = now + r->poll_ms;
+	int64_t now = flow_now_ms(), until = now + r->poll_ms, due;
 
-	if (r->more_due || due > until || held(r))
+	if (r->more_due || held(r))
+		return until;
+	due = queue_next_due(r->d);
+	if (due > until)
 		return until;
 	/* A due event we could not claim must not spin the loop. */
 	return due > now ? due : now + 1;

@@ -539,7 +539,7 @@ test_reopen(void **state)
 	struct fixture *f = *state;
 	struct job_rec r[10];
 	struct tally t = { 0 };
-	struct queue *q;
+	struct queue *q = NULL;
 	char sql[128];
 	size_t i;
 
@@ -752,8 +752,8 @@ crash_and_recover(struct fixture *f, size_t len)
 	for (i = 0; i < N; i++) {
 		snprintf(sql, sizeof(sql),
 		    "SELECT count(*) FROM events"
-		    " WHERE message_id = '%s'",
-		    ids[i]);
+		    " WHERE message_id = '%.*s'",
+		    ID_LEN, ids[i]);
 		if (count(f->path, sql) != 2)
 			fail_msg("reported id %s: got %lld events want 2",
 			    ids[i], count(f->path, sql));
