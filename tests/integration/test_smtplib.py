@@ -7,6 +7,7 @@ import re
 import resource
 import signal
 import smtplib
+import socket
 import subprocess
 import time
 import unittest
@@ -444,6 +445,95 @@ class StartTLS(mt.SharedGatewayTest):
                              "503 5.5.1 Error: TLS already active")
             self.assertEqual(c.cmd("RCPT TO:<db-outage@%s>" % INSTANCE)
                              .last, "503 5.5.1 Error: need MAIL command")
+
+
+def vm_rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def kernel_buffers_max():
+    """The most the two sockets' kernel buffers can hold in between."""
+    total = 0
+    for name in ("tcp_rmem", "tcp_wmem"):
+        with open("/proc/sys/net/ipv4/" + name) as f:
+            total += int(f.read().split()[2])
+    return total
+
+
+class UnreadReplies(mt.SharedGatewayTest):
+    """A client that pipelines commands and never reads the replies: the
+    gateway stops reading once 64 KB of replies wait (docs/smtp.md), so it
+    buffers neither the commands nor the replies without bound; once the
+    client reads, every reply comes, in order."""
+    TLS = True
+    NOOP = b"NOOP\r\n"
+    CHUNK = NOOP * 4096
+
+    def flood(self, sock):
+        """Sends NOOPs until the socket stays blocked for 2 s; returns the
+        bytes sent and what is left of the chunk in progress."""
+        sent, left = 0, self.CHUNK
+        sock.settimeout(2.0)
+        while sent < 4 * kernel_buffers_max():
+            try:
+                n = sock.send(left)
+            except socket.timeout:
+                return sent, left
+            sent += n
+            left = left[n:] or self.CHUNK
+        self.fail("sent %d bytes of NOOPs, never blocked" % sent)
+
+    def finish(self, sock, sent, left):
+        """Sends the rest and QUIT while reading every reply; returns
+        them."""
+        out, got = left + b"QUIT\r\n", b""
+        while not got.endswith(b"221 2.0.0 Bye\r\n"):
+            sock.settimeout(0.05)
+            if out:
+                try:
+                    n = sock.send(out)
+                    sent, out = sent + n, out[n:]
+                except socket.timeout:
+                    pass
+            try:
+                chunk = sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            self.assertNotEqual(chunk, b"", "closed early")
+            got += chunk
+        return sent, got
+
+    def check(self, c):
+        before = vm_rss_kb(self.gw.pid)
+        sent, left = self.flood(c.sock)
+        grown = vm_rss_kb(self.gw.pid) - before
+        # What the kernel buffers of both sockets hold, the commands
+        # one way and their replies the other, and no more: without the
+        # limit the gateway read all of it (flood() stops at twice this)
+        # and kept 2.7 bytes of reply per byte.
+        self.assertLess(sent, 2 * kernel_buffers_max() + (1 << 20))
+        self.assertLess(grown, 8 * 1024, "VmRSS grew by %d kB" % grown)
+        sent, got = self.finish(c.sock, sent, left)
+        noops = (sent - len(b"QUIT\r\n")) // len(self.NOOP)
+        self.assertEqual(got, b"250 2.0.0 Ok\r\n" * noops
+                         + b"221 2.0.0 Bye\r\n")
+
+    def test_plain(self):
+        with self.gw.connect() as c:
+            c.banner()
+            self.check(c)
+
+    def test_tls(self):
+        with self.gw.connect() as c:
+            c.banner()
+            c.ehlo()
+            self.assertEqual(c.cmd("STARTTLS").code, 220)
+            c.starttls()
+            self.check(c)
 
 
 class Listeners(unittest.TestCase):
