@@ -241,7 +241,12 @@ put_back(struct runner *r, struct event *ev)
 static void
 load_failed(struct runner *r, struct event *ev)
 {
-	log_msg(LOG_ERROR, "claim_load_failed", ev->c->id);
+	struct log_record rec;
+
+	log_begin(&rec, LOG_ERROR, "claim_load_failed");
+	log_kv_str(&rec, "event", ev->c->id);
+	log_kv_str(&rec, "error", ev->reason);
+	log_end(&rec);
 	queue_retry(r->d, ev->c->id, flow_now_ms() + RUNNER_LOAD_RETRY_MS);
 	end_event(r, ev);
 }
@@ -369,7 +374,7 @@ admit(struct runner *r, struct event *ev)
 {
 	const struct queue_claim *c = ev->c;
 	char of[ID_LEN + 16], note[ID_LEN + 64];
-	int64_t since = c->created_at_ms - (int64_t)ev->t->dedup_window_ms;
+	int64_t since;
 	bool dup = false;
 
 	if (ev->verdict == PREPARE_IGNORE) {
@@ -379,9 +384,10 @@ admit(struct runner *r, struct event *ev)
 		return false;
 	}
 	if (ev->verdict == PREPARE_DEAD) {
-		dead(r, ev, ev->reason);
+		dead(r, ev, ev->reason); /* ev->t may be NULL: no trigger */
 		return false;
 	}
+	since = c->created_at_ms - (int64_t)ev->t->dedup_window_ms;
 	/* A failed look-up runs the flow: at least once beats at most once. */
 	if (queue_dedup(r->d, c->id, ev->dedup_key, since, &dup, of) !=
 	    QUEUE_OK)
@@ -407,8 +413,22 @@ prepare(struct runner *r, struct event *ev)
 	const struct instance *inst;
 	struct prepared p;
 
-	if (queue_claim_load(r->pd, c) != QUEUE_OK)
+	enum queue_status st = queue_claim_load(r->pd, c);
+
+	if (st == QUEUE_ERR_CORRUPT) {
+		/* It never will be read: dead, with why, not retried forever.
+		 */
+		ev->loaded = true;
+		ev->verdict = PREPARE_DEAD;
+		snprintf(ev->reason, sizeof(ev->reason),
+		    "message cannot be read: %s", queue_delivery_errmsg(r->pd));
 		return;
+	}
+	if (st != QUEUE_OK) { /* load_failed() logs why */
+		snprintf(ev->reason, sizeof(ev->reason), "%s",
+		    queue_delivery_errmsg(r->pd));
+		return;
+	}
 	ev->loaded = true;
 	ev->step = c->next_step;
 	ev->tries = c->step_attempts;

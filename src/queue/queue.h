@@ -29,6 +29,10 @@ enum queue_status {
 	QUEUE_OK = 0,
 	QUEUE_ERR_IO,     /* commit failed (disk full, I/O error): 451 4.3.0 */
 	QUEUE_ERR_CLOSED, /* queue is shutting down: 451 4.3.0 */
+	/* Delivery only: what is stored cannot be read and never will be
+	 * (a body's segment file deleted or cut short, an event without its
+	 * message); queue_delivery_errmsg() says what. */
+	QUEUE_ERR_CORRUPT,
 };
 
 /* One event: the recipients of one trigger in one message. */
@@ -189,6 +193,8 @@ struct queue_attempt {
 struct queue_delivery *queue_delivery_open(const char *path, char *err,
     size_t errlen);
 void queue_delivery_close(struct queue_delivery *d);
+/* Why the last call on d failed (SQLite's message); valid until the next. */
+const char *queue_delivery_errmsg(struct queue_delivery *d);
 /*
  * A batch: between queue_delivery_begin() and queue_delivery_commit() the
  * calls below share one write transaction (each still all or nothing,

@@ -293,7 +293,11 @@ segment_batch_abandon(struct segment_writer *w, bool committing)
 	w->appended = w->created = false;
 }
 
-/* Reads len bytes of segment seg at off into a new buffer in *out. */
+/*
+ * Reads len bytes of segment seg at off into a new buffer in *out. -2
+ * when the file is gone or too short (no retry helps), -1 for other
+ * errors; err says which.
+ */
 static int
 read_body(const char *dir, int64_t seg, int64_t off, size_t len, char **out,
     char *err, size_t errlen)
@@ -302,16 +306,20 @@ read_body(const char *dir, int64_t seg, int64_t off, size_t len, char **out,
 	char *buf = xmalloc(len > 0 ? len : 1);
 	size_t got = 0;
 	ssize_t n = 0;
-	int fd;
+	int fd, why = 0;
 
 	snprintf(path, sizeof(path), "%s/%0*" PRId64, dir, SEGMENT_NAME_LEN,
 	    seg);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		why = errno;
 	while (fd >= 0 && got < len) {
 		n = pread(fd, buf + got, len - got,
 		    (off_t)(off + (int64_t)got));
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0)
+			why = errno;
 		if (n <= 0)
 			break;
 		got += (size_t)n;
@@ -322,14 +330,15 @@ read_body(const char *dir, int64_t seg, int64_t off, size_t len, char **out,
 		*out = buf;
 		return 0;
 	}
-	if (fd >= 0 && n == 0)
-		snprintf(err, errlen,
-		    "%s: %zu bytes at offset %" PRId64 " cut short at %zu",
-		    path, len, off, got);
-	else
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 	free(buf);
-	return -1;
+	if (why != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(why));
+		return why == ENOENT ? -2 : -1;
+	}
+	snprintf(err, errlen,
+	    "%s: %zu bytes at offset %" PRId64 " cut short at %zu", path, len,
+	    off, got);
+	return -2;
 }
 
 static void
@@ -338,6 +347,7 @@ sql_body(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	const char *db_path;
 	char dir[PATH_MAX], err[PATH_MAX + 128], *body;
 	sqlite3_int64 size = sqlite3_value_int64(argv[3]);
+	int rc;
 
 	(void)argc;
 	if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
@@ -348,12 +358,17 @@ sql_body(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	if (db_path == NULL || dir_of(db_path, dir, sizeof(dir)) != 0 ||
 	    size < 0) {
 		sqlite3_result_error(ctx, "message body: bad segment row", -1);
+		sqlite3_result_error_code(ctx, SQLITE_CORRUPT);
 		return;
 	}
-	if (read_body(dir, sqlite3_value_int64(argv[1]),
-		sqlite3_value_int64(argv[2]), (size_t)size, &body, err,
-		sizeof(err)) != 0) {
+	rc = read_body(dir, sqlite3_value_int64(argv[1]),
+	    sqlite3_value_int64(argv[2]), (size_t)size, &body, err,
+	    sizeof(err));
+	if (rc != 0) {
 		sqlite3_result_error(ctx, err, -1);
+		/* Gone or cut short: no retry brings it back (queue.h). */
+		if (rc == -2)
+			sqlite3_result_error_code(ctx, SQLITE_CORRUPT);
 		return;
 	}
 	sqlite3_result_blob64(ctx, body, (sqlite3_uint64)size, free);

@@ -30,7 +30,8 @@ static const unsigned busy_limit_ms = 10000;
 
 struct queue_delivery {
 	sqlite3 *db;
-	bool batch; /* inside queue_delivery_begin(): savepoints nest */
+	bool batch;    /* inside queue_delivery_begin(): savepoints nest */
+	char err[512]; /* queue_delivery_errmsg() */
 };
 
 /*
@@ -169,10 +170,12 @@ load_claims(sqlite3 *db, struct queue_claim *c, size_t n)
 	rc = sqlite3_prepare_v2(db, sql_load, -1, &st, NULL);
 	for (i = 0; rc == SQLITE_OK && i < n; i++) {
 		sqlite3_bind_text(st, 1, c[i].id, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW)
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
 			load_row(st, &c[i]);
-		else
-			rc = SQLITE_CORRUPT; /* an event without message */
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE)
+			rc = SQLITE_NOTFOUND; /* an event without its message */
 		sqlite3_reset(st);
 	}
 	sqlite3_finalize(st);
@@ -304,7 +307,25 @@ queue_claim_load(struct queue_delivery *d, struct queue_claim *c)
 {
 	if (d->batch)
 		return QUEUE_ERR_IO; /* not inside a write transaction */
-	return load_claims(d->db, c, 1) == SQLITE_OK ? QUEUE_OK : QUEUE_ERR_IO;
+	int rc = load_claims(d->db, c, 1);
+
+	if (rc == SQLITE_OK)
+		return QUEUE_OK;
+	if (rc == SQLITE_NOTFOUND)
+		snprintf(d->err, sizeof(d->err),
+		    "event %s or its message is not in the queue", c->id);
+	else
+		snprintf(d->err, sizeof(d->err), "%s", sqlite3_errmsg(d->db));
+	/* mt_body() says SQLITE_CORRUPT for a segment gone or cut short. */
+	return rc == SQLITE_NOTFOUND || (rc & 0xff) == SQLITE_CORRUPT ?
+	    QUEUE_ERR_CORRUPT :
+	    QUEUE_ERR_IO;
+}
+
+const char *
+queue_delivery_errmsg(struct queue_delivery *d)
+{
+	return d->err;
 }
 
 void

@@ -321,6 +321,56 @@ class HoldDelivery(unittest.TestCase):
         gw.stop()
 
 
+class Unrunnable(unittest.TestCase):
+    """Events that can never run end dead with the reason, at once, and
+    the gateway goes on: a trigger removed from the config while its
+    events were held, and a message whose body segment was deleted by
+    hand (docs/queue.md, "Message bodies")."""
+
+    def test_trigger_removed_and_body_gone(self):
+        out = tempfile.mkdtemp(prefix="mt-unrunnable-")
+        self.addCleanup(shutil.rmtree, out, True)
+        save = ["/bin/sh", "-c", 'cat > "$0/$MT_EVENT_ID"', out]
+        cfg = {"queue": {"hold": True},
+               "instances": [{"host": INSTANCE,
+                              "sender_domains": ["acme.com"],
+                              "triggers": {
+                                  "gone": {"flow": [{"exec": {
+                                      "command": save}}]},
+                                  "kept": {"flow": [{"exec": {
+                                      "command": save}}]}}}]}
+        gw = mt.Gateway(cfg)
+        self.addCleanup(gw.close)
+        gw.wait_log("delivery_held")
+        def send(trigger, data=None):
+            r = mt.send_message(gw.host, gw.port,
+                                ["%s@%s" % (trigger, INSTANCE)], data)
+            self.assertEqual(r.code, 250, r)
+            return mt.queued_id(r.text)
+
+        gone, _ = send("gone")
+        lost, lost_msg = send("kept", b"Subject: big\r\n\r\n"
+                              + b"\r\n".join([b"z" * 70] * 400) + b"\r\n")
+        (row,) = gw.query("SELECT seg FROM messages WHERE id = ?",
+                          (lost_msg,))
+        os.unlink("%s-bodies/%010d" % (gw.queue_path, row["seg"]))
+        fine, _ = send("kept")
+        del cfg["instances"][0]["triggers"]["gone"]
+        cfg["queue"]["hold"] = False
+        gw.write_config(cfg)
+        self.assertEqual(gw.reload()["msg"], "reloaded")
+        gw.wait_state(gone, "dead")
+        gw.wait_state(lost, "dead")
+        gw.wait_state(fine, "done")
+        reasons = {e["id"]: e["dead_reason"] for e in gw.events()}
+        self.assertEqual(reasons[gone], "trigger is no longer in the config")
+        self.assertRegex(reasons[lost], r"^message cannot be read: .*"
+                         r"queue\.db-bodies/%010d: No such file or "
+                         r"directory$" % row["seg"])
+        self.assertEqual(os.listdir(out), [fine])
+        gw.stop()
+
+
 class GracefulStop(unittest.TestCase):
     """SIGTERM: the request running finishes and is recorded; the events
     waiting for a slot never ran, stay due at once, and run after the
