@@ -283,20 +283,27 @@ class Engine(unittest.TestCase):
         self.assertEqual(nice.get("mailtrigger"), {0}, nice)
 
 
+def held_saving(tc, triggers):
+    """A held gateway's config whose triggers each save the event JSON
+    to a file named by the event id in a fresh directory; returns the
+    config and the directory."""
+    out = tempfile.mkdtemp(prefix="mt-held-")
+    tc.addCleanup(shutil.rmtree, out, True)
+    save = ["/bin/sh", "-c", 'cat > "$0/$MT_EVENT_ID"', out]
+    flow = {"flow": [{"exec": {"command": save}}]}
+    return ({"queue": {"hold": True},
+             "instances": [{"host": INSTANCE, "sender_domains": ["acme.com"],
+                            "triggers": {t: flow for t in triggers}}]},
+            out)
+
+
 class HoldDelivery(unittest.TestCase):
     """queue.hold (docs/queue.md, "Holding delivery"): mail is accepted
     and queued and no step starts; a reload with hold off delivers what
     waited."""
 
     def test_hold_then_resume(self):
-        out = tempfile.mkdtemp(prefix="mt-hold-")
-        self.addCleanup(shutil.rmtree, out, True)
-        save = ["/bin/sh", "-c", 'cat > "$0/$MT_EVENT_ID"', out]
-        cfg = {"queue": {"hold": True},
-               "instances": [{"host": INSTANCE,
-                              "sender_domains": ["acme.com"],
-                              "triggers": {"held": {"flow": [
-                                  {"exec": {"command": save}}]}}}]}
+        cfg, out = held_saving(self, ["held"])
         gw = mt.Gateway(cfg)
         self.addCleanup(gw.close)
         gw.wait_log("delivery_held")
@@ -328,17 +335,7 @@ class Unrunnable(unittest.TestCase):
     hand (docs/queue.md, "Message bodies")."""
 
     def test_trigger_removed_and_body_gone(self):
-        out = tempfile.mkdtemp(prefix="mt-unrunnable-")
-        self.addCleanup(shutil.rmtree, out, True)
-        save = ["/bin/sh", "-c", 'cat > "$0/$MT_EVENT_ID"', out]
-        cfg = {"queue": {"hold": True},
-               "instances": [{"host": INSTANCE,
-                              "sender_domains": ["acme.com"],
-                              "triggers": {
-                                  "gone": {"flow": [{"exec": {
-                                      "command": save}}]},
-                                  "kept": {"flow": [{"exec": {
-                                      "command": save}}]}}}]}
+        cfg, out = held_saving(self, ["gone", "kept"])
         gw = mt.Gateway(cfg)
         self.addCleanup(gw.close)
         gw.wait_log("delivery_held")
