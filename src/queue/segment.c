@@ -114,7 +114,8 @@ open_dir(const char *dir)
 }
 
 struct segment_writer *
-segment_writer_open(const char *db_path, char *err, size_t errlen)
+segment_writer_open(const char *db_path, int64_t referenced, char *err,
+    size_t errlen)
 {
 	struct segment_writer *w = xcalloc(1, sizeof(*w));
 	DIR *d;
@@ -126,12 +127,13 @@ segment_writer_open(const char *db_path, char *err, size_t errlen)
 		goto fail;
 	}
 	w->dirfd = open_dir(w->dir);
-	if (w->dirfd < 0 || (d = fdopendir(dup(w->dirfd))) == NULL) {
+	if (w->dirfd < 0 || (d = opendir(w->dir)) == NULL) {
 		snprintf(err, errlen, "cannot open directory %s: %s", w->dir,
 		    strerror(errno));
 		goto fail;
 	}
-	w->next = highest(d) + 1;
+	w->next = highest(d);
+	w->next = (w->next > referenced ? w->next : referenced) + 1;
 	closedir(d);
 	return w;
 fail:

@@ -55,11 +55,12 @@ struct segment_ref {
 
 /*
  * Creates (0700) or opens the segment directory of the database at
- * db_path and finds the number the next segment gets. NULL with a reason
+ * db_path. The next segment's number is above every file's there and
+ * above referenced, the highest number a row names. NULL with a reason
  * naming the directory in err on failure.
  */
-struct segment_writer *segment_writer_open(const char *db_path, char *err,
-    size_t errlen);
+struct segment_writer *segment_writer_open(const char *db_path,
+    int64_t referenced, char *err, size_t errlen);
 void segment_writer_close(struct segment_writer *w);
 
 /* Starts a batch; moves on to a new segment once the current one is full. */

@@ -388,7 +388,10 @@ qdb_open(const char *path, char *err, size_t errlen)
 	    check_schema(q->db, err, errlen) != 0 ||
 	    prepare(q, err, errlen) != 0)
 		goto fail;
-	q->segs = segment_writer_open(path, err, errlen);
+	/* Never a number a row names, even if its file was deleted by hand. */
+	q->segs = segment_writer_open(path,
+	    query_int(q->db, "SELECT ifnull(max(seg), 0) FROM messages"), err,
+	    errlen);
 	if (q->segs == NULL)
 		goto fail;
 	q->ckpt = checkpointer_start(path, q->db, err, errlen);

@@ -441,6 +441,25 @@ test_sweep(void **state)
 }
 
 /*
+ * The newest segment deleted by hand: its number is not used again, or
+ * its rows would read another message's bytes.
+ */
+static void
+test_number_never_reused(void **state)
+{
+	struct fixture *f = *state;
+	struct job_rec r[2];
+	char seg[256];
+
+	store_in_new_segment(f, &r[0]);
+	seg_path(f, 1, seg, sizeof(seg));
+	assert_int_equal(unlink(seg), 0);
+	store_in_new_segment(f, &r[1]);
+	assert_int_equal(row_int(f->path, "seg", r[1].id), 2);
+	assert_int_equal(access(seg, F_OK), -1);
+}
+
+/*
  * A body whose segment is gone fails its reader with the file's name:
  * `queue show`, and the delivery load, as QUEUE_ERR_CORRUPT (no retry
  * brings it back: the runner makes the event dead).
@@ -491,6 +510,7 @@ main(void)
 		T(test_rotation),
 		T(test_segment_disk_full),
 		T(test_sweep),
+		T(test_number_never_reused),
 		T(test_missing_segment),
 	};
 
