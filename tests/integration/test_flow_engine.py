@@ -297,6 +297,18 @@ def held_saving(tc, triggers):
             out)
 
 
+def send_large(gw, trigger):
+    """One message of 28 KB, beyond the 16 KB a row keeps: its body goes
+    to a segment file. Returns (event id, message id, that file)."""
+    r = mt.send_message(gw.host, gw.port, ["%s@%s" % (trigger, INSTANCE)],
+                        b"Subject: big\r\n\r\n"
+                        + b"\r\n".join([b"q" * 70] * 400) + b"\r\n")
+    assert r.code == 250, r
+    evt, msg = mt.queued_id(r.text)
+    (row,) = gw.query("SELECT seg FROM messages WHERE id = ?", (msg,))
+    return evt, msg, "%s-bodies/%010d" % (gw.queue_path, row["seg"])
+
+
 class HoldDelivery(unittest.TestCase):
     """queue.hold (docs/queue.md, "Holding delivery"): mail is accepted
     and queued and no step starts; a reload with hold off delivers what
@@ -346,11 +358,8 @@ class Unrunnable(unittest.TestCase):
             return mt.queued_id(r.text)
 
         gone, _ = send("gone")
-        lost, lost_msg = send("kept", b"Subject: big\r\n\r\n"
-                              + b"\r\n".join([b"z" * 70] * 400) + b"\r\n")
-        (row,) = gw.query("SELECT seg FROM messages WHERE id = ?",
-                          (lost_msg,))
-        os.unlink("%s-bodies/%010d" % (gw.queue_path, row["seg"]))
+        lost, _, seg = send_large(gw, "kept")
+        os.unlink(seg)
         fine, _ = send("kept")
         del cfg["instances"][0]["triggers"]["gone"]
         cfg["queue"]["hold"] = False
@@ -361,10 +370,41 @@ class Unrunnable(unittest.TestCase):
         gw.wait_state(fine, "done")
         reasons = {e["id"]: e["dead_reason"] for e in gw.events()}
         self.assertEqual(reasons[gone], "trigger is no longer in the config")
-        self.assertRegex(reasons[lost], r"^message cannot be read: .*"
-                         r"queue\.db-bodies/%010d: No such file or "
-                         r"directory$" % row["seg"])
+        self.assertEqual(reasons[lost], "message cannot be read: %s: No "
+                         "such file or directory" % seg)
         self.assertEqual(os.listdir(out), [fine])
+        gw.stop()
+
+
+class LoadFailsForNow(unittest.TestCase):
+    """A body that cannot be read for now (here: a directory where its
+    segment file was) is not dead-lettered: the claim is logged with the
+    error and tried again every second, and delivered once the file is
+    back (docs/queue.md, "Message bodies")."""
+
+    def test_retried_until_readable(self):
+        cfg, out = held_saving(self, ["kept"])
+        gw = mt.Gateway(cfg)
+        self.addCleanup(gw.close)
+        gw.wait_log("delivery_held")
+        evt, _, seg = send_large(gw, "kept")
+        os.rename(seg, seg + ".away")
+        os.mkdir(seg)  # read() says EISDIR: an error that may pass
+        mark = gw.mark()
+        cfg["queue"]["hold"] = False
+        gw.write_config(cfg)
+        self.assertEqual(gw.reload()["msg"], "reloaded")
+        for _ in range(2):  # the first try and one retry a second later
+            rec = gw.wait_log(lambda r: r.get("msg") == "claim_load_failed",
+                              since=mark)
+            mark = gw.mark()
+            self.assertEqual(rec["event"], evt)
+            self.assertEqual(rec["error"], "%s: Is a directory" % seg)
+        gw.wait_state(evt, "retry")  # between two tries; never dead
+        os.rmdir(seg)
+        os.rename(seg + ".away", seg)
+        gw.wait_state(evt, "done")
+        self.assertEqual(os.listdir(out), [evt])
         gw.stop()
 
 
