@@ -838,10 +838,17 @@ class Postfix:
         with open(os.path.join(self.dir, "main.cf"), "w") as f:
             for k, v in main.items():
                 f.write("%s = %s\n" % (k, v))
+        self._write_master()
+        self.started = False
+
+    # The port free_port() found can be taken by a parallel test before
+    # master binds it: then another port, this often (as Unbound).
+    PORT_TRIES = 5
+
+    def _write_master(self):
         with open(os.path.join(self.dir, "master.cf"), "w") as f:
             f.write(POSTFIX_MASTER_CF.format(
                 listen="127.0.0.1:%d" % self.port))
-        self.started = False
 
     def postfix(self, *args):
         p = subprocess.run(self.prefix + ["postfix", "-c", self.dir] +
@@ -855,8 +862,20 @@ class Postfix:
 
     def start(self):
         self.postfix("check")
-        self.started = True  # from here on, stop() must run
-        self.postfix("start")
+        for attempt in range(self.PORT_TRIES):
+            self.started = True  # from here on, stop() must run
+            try:
+                self.postfix("start")
+                break
+            except AssertionError as e:
+                # master -w: "fatal: bind 127.0.0.1 port N: Address
+                # already in use" fails the start; master is gone.
+                if (self.prefix or attempt + 1 == self.PORT_TRIES or
+                        "Address already in use" not in str(e)):
+                    raise
+                self.started = False
+                self.port = free_port()
+                self._write_master()
         if self.prefix:
             self.wait_log(r"postfix/master\[\d+\]: daemon started", 15)
             return self
@@ -864,7 +883,10 @@ class Postfix:
                                lambda: self.log()):
             try:
                 with RawSMTP("127.0.0.1", self.port, 5) as c:
-                    if c.banner().code == 220:
+                    banner = c.banner()
+                    # Postfix's own greeting, not another test's server.
+                    if banner.code == 220 and banner.last.startswith(
+                            "220 relay.postfix.test "):
                         c.send(b"QUIT\r\n")
                         return self
             except OSError:
