@@ -410,14 +410,12 @@ static void
 prepare(struct runner *r, struct event *ev)
 {
 	struct queue_claim *c = (struct queue_claim *)ev->c;
+	enum queue_status st = queue_claim_load(r->pd, c);
 	const struct instance *inst;
 	struct prepared p;
 
-	enum queue_status st = queue_claim_load(r->pd, c);
-
 	if (st == QUEUE_ERR_CORRUPT) {
-		/* It never will be read: dead, with why, not retried forever.
-		 */
+		/* It never will be read: dead with why, not retried forever. */
 		ev->loaded = true;
 		ev->verdict = PREPARE_DEAD;
 		snprintf(ev->reason, sizeof(ev->reason),
