@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "queue/checkpoint.h"
 #include "queue/queue.h"
 #include "queue/queue_stats.h"
 #include "queue/segment.h"
@@ -821,6 +822,49 @@ test_checkpoint_in_background(void **state)
 	queue_close(q);
 }
 
+/*
+ * 2.5 times CKPT_RESTART_BYTES through the WAL from a writer that never
+ * runs dry: the RESTART checkpoint lets the WAL start over, and the next
+ * reset cuts the file back to journal_size_limit (64 MB). With passive
+ * checkpoints alone it never restarts under a steady writer and holds
+ * all 160 MB.
+ */
+static void
+test_checkpoint_restarts_wal(void **state)
+{
+	enum {
+		N = (int)(CKPT_RESTART_BYTES * 5 / 2 / SEGMENT_INLINE_MAX),
+		WINDOW = 512, /* in flight: the writer never runs dry */
+	};
+	struct fixture *f = *state;
+	struct queue *q = open_ok(f->path);
+	struct job_rec *r = xcalloc(N, sizeof(*r));
+	struct pollfd p = { .fd = queue_notify_fd(q), .events = POLLIN };
+	struct tally t = { 0 };
+	char wal[200];
+	size_t n = 0;
+
+	while (n < N) {
+		if (queue_pending(q) < WINDOW) {
+			submit(q, make_message(1, SEGMENT_INLINE_MAX), &r[n++],
+			    &t);
+			continue;
+		}
+		if (poll(&p, 1, WAIT_MS) == 0)
+			fail_msg("no commit within %d ms", WAIT_MS);
+		queue_dispatch(q);
+	}
+	wait_idle(q);
+	assert_int_equal(t.ok, N);
+	free(r);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	if (file_size(wal) >= CKPT_RESTART_BYTES * 2)
+		fail_msg("WAL %lld bytes after %d messages of %d bytes: it "
+			 "never started over",
+		    file_size(wal), N, SEGMENT_INLINE_MAX);
+	queue_close(q);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -839,6 +883,7 @@ main(void)
 		T(test_crash_recovery),
 		T(test_crash_recovery_segment),
 		T(test_checkpoint_in_background),
+		T(test_checkpoint_restarts_wal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
