@@ -44,8 +44,9 @@
 /*
  * After a busy round (at least RUNNER_BUSY_ROUND events sent to a step or
  * claimed), the next starts RUNNER_ROUND_GAP_MS after it at the earliest.
- * Every round is a commit, and with the queue's 64 KB pages each commit
- * writes every page it touched whole to the WAL: woken by each intake
+ * Every round is a commit, and each commit writes every page it touched
+ * whole to the WAL (64 KB each in queues made before version 5's 4 KB
+ * pages, queue/sqlite.c): woken by each intake
  * commit and each finished step, a loaded ledger made hundreds of small
  * commits a second, taking CPU and the write lock from intake. A quiet
  * round waits for nothing, so light load keeps its latency

@@ -3,7 +3,8 @@
  * writer's path (docs/queue.md, "Checkpoints").
  *
  * SQLite's automatic checkpoint runs inside the COMMIT that takes the WAL
- * past 1,000 pages: with the queue's 64 KB pages the intake writer
+ * past 1,000 pages: with the 64 KB pages of queues up to version 4 (new
+ * ones have 4 KB pages) the intake writer
  * stopped every 64 MB for 40 to 170 ms to copy them into the database and
  * fsync it, and every session waiting for its 250 waited with it. Here
  * the writer's commit only notes the WAL's size (a wal hook); past
@@ -21,7 +22,7 @@
 
 #include <sqlite3.h>
 
-/* WAL sizes: pages times the page size (64 KB for a new queue). */
+/* WAL sizes: pages times the page size (4 KB for a new queue). */
 #define CKPT_BYTES (8LL << 20)          /* wake the thread */
 #define CKPT_RESTART_BYTES (64LL << 20) /* and restart the WAL */
 #define CKPT_SYNC_BYTES (256LL << 20)   /* the writer checkpoints itself */

@@ -577,8 +577,8 @@ class QueueFailure(unittest.TestCase):
     def test_commit_failure_is_451_and_nothing_half_stored(self):
         # The daemon runs with a 4 MB file size limit (EFBIG instead of
         # SIGXFSZ): a commit that would grow the database past it fails
-        # like a full disk. (The empty queue with its WAL is about 1 MB:
-        # 64 KB pages, one or more per table and index.)
+        # like a full disk. (The empty queue with its WAL is far below
+        # it: 4 KB pages, one or more per table and index.)
         limit = 4 << 20
 
         def small_files():

@@ -595,7 +595,7 @@ test_disk_full(void **state)
 	long long ok;
 	int fd;
 
-	/* 64 KB pages: the empty queue with its WAL takes about 600 KB. */
+	/* The filler leaves about 1.2 MB for the queue, its WAL and more. */
 	mount_tmpfs(f, "full", "2m");
 	snprintf(path, sizeof(path), "%s/queue.db", f->mnt);
 	snprintf(filler, sizeof(filler), "%s/filler", f->mnt);
