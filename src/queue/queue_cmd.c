@@ -559,7 +559,8 @@ cmd_purge(int argc, char **argv)
 	       "%zu rejections older than %s\n",
 	    st.messages, st.events, st.attempts, st.rejections, o.before);
 	if (st.segments > 0)
-		printf("removed %zu body segment files\n", st.segments);
+		printf("removed %zu body segment file%s\n", st.segments,
+		    st.segments == 1 ? "" : "s");
 	if (s != ADMIN_OK)
 		fprintf(stderr, "mailtrigger: queue purge: %s\n",
 		    admin_errmsg(a));
