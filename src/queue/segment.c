@@ -66,18 +66,31 @@ seg_name(int64_t seg, char *out, size_t size)
 	snprintf(out, size, "%0*" PRId64, SEGMENT_NAME_LEN, seg);
 }
 
-/* The highest segment number in the open directory d, or 0 for none. */
-static int64_t
-highest(DIR *d)
+/*
+ * The segment numbers in d, in a new array (*n of them), and the highest
+ * in *max (0 for none).
+ */
+static int64_t *
+list_segments(DIR *d, size_t *n, int64_t *max)
 {
+	int64_t *v = NULL, seg;
+	size_t cap = 0;
 	struct dirent *e;
-	int64_t max = 0, n;
 
-	while ((e = readdir(d)) != NULL)
-		if ((n = seg_number(e->d_name)) > max)
-			max = n;
-	rewinddir(d);
-	return max;
+	*n = 0;
+	*max = 0;
+	while ((e = readdir(d)) != NULL) {
+		if ((seg = seg_number(e->d_name)) < 0)
+			continue;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 64;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[(*n)++] = seg;
+		if (seg > *max)
+			*max = seg;
+	}
+	return v;
 }
 
 /* fsyncs the directory holding path, so a new entry in it is durable. */
@@ -118,6 +131,7 @@ segment_writer_open(const char *db_path, int64_t referenced, char *err,
     size_t errlen)
 {
 	struct segment_writer *w = xcalloc(1, sizeof(*w));
+	size_t n;
 	DIR *d;
 
 	w->fd = -1;
@@ -132,7 +146,7 @@ segment_writer_open(const char *db_path, int64_t referenced, char *err,
 		    strerror(errno));
 		goto fail;
 	}
-	w->next = highest(d);
+	free(list_segments(d, &n, &w->next));
 	w->next = (w->next > referenced ? w->next : referenced) + 1;
 	closedir(d);
 	return w;
@@ -397,26 +411,29 @@ referenced(sqlite3_stmt *st, int64_t seg)
 	return sqlite3_column_int(st, 0);
 }
 
-/* Deletes the unreferenced segments of d below newest. */
+/*
+ * Deletes the unreferenced ones among the n segments of segs that are
+ * below newest.
+ */
 static int
-sweep_dir(sqlite3 *db, DIR *d, int dirfd, int64_t newest, size_t *removed,
-    char *err, size_t errlen)
+sweep_list(sqlite3 *db, int dirfd, const int64_t *segs, size_t n,
+    int64_t newest, size_t *removed, char *err, size_t errlen)
 {
+	char name[SEGMENT_NAME_LEN + 1];
 	sqlite3_stmt *st = NULL;
-	struct dirent *e;
-	int64_t seg;
 	int ref = 0;
+	size_t i;
 
 	if (sqlite3_prepare_v2(db,
 		"SELECT EXISTS (SELECT 1 FROM messages WHERE seg = ?1)", -1,
 		&st, NULL) != SQLITE_OK)
 		ref = -1;
-	while (ref >= 0 && (e = readdir(d)) != NULL) {
-		seg = seg_number(e->d_name);
-		if (seg < 0 || seg == newest)
+	for (i = 0; ref >= 0 && i < n; i++) {
+		if (segs[i] >= newest)
 			continue;
-		ref = referenced(st, seg);
-		if (ref == 0 && unlinkat(dirfd, e->d_name, 0) == 0)
+		ref = referenced(st, segs[i]);
+		seg_name(segs[i], name, sizeof(name));
+		if (ref == 0 && unlinkat(dirfd, name, 0) == 0)
 			(*removed)++;
 	}
 	if (ref < 0)
@@ -430,6 +447,8 @@ segment_sweep(sqlite3 *db, size_t *removed, char *err, size_t errlen)
 {
 	const char *db_path = sqlite3_db_filename(db, "main");
 	char dir[PATH_MAX];
+	int64_t *segs, newest;
+	size_t n;
 	DIR *d;
 	int rc;
 
@@ -445,7 +464,16 @@ segment_sweep(sqlite3 *db, size_t *removed, char *err, size_t errlen)
 		    strerror(errno));
 		return -1;
 	}
-	rc = sweep_dir(db, d, dirfd(d), highest(d), removed, err, errlen);
+	/*
+	 * One look at the directory, then only numbers below the highest
+	 * seen: the writer appends only to the highest segment there is,
+	 * and one it creates meanwhile gets a higher number still. Its rows
+	 * may not be committed yet; deleting it would lose mail already
+	 * acknowledged a moment later. (test_sweep_beside_writer)
+	 */
+	segs = list_segments(d, &n, &newest);
+	rc = sweep_list(db, dirfd(d), segs, n, newest, removed, err, errlen);
+	free(segs);
 	closedir(d);
 	return rc;
 }

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -440,6 +441,65 @@ test_sweep(void **state)
 		assert_int_equal(access(other[i], F_OK), 0);
 }
 
+struct sweeper {
+	const char *path;
+	volatile bool stop;
+	size_t passes;
+};
+
+/* Sweeps again and again, as `queue purge` or retention may at any time. */
+static void *
+sweep_loop(void *arg)
+{
+	struct sweeper *s = arg;
+	size_t removed = 0;
+	char err[512];
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open(s->path, &db) != SQLITE_OK)
+		return NULL;
+	sqlite3_busy_timeout(db, 5000);
+	while (!s->stop) {
+		segment_sweep(db, &removed, err, sizeof(err));
+		s->passes++;
+	}
+	sqlite3_close(db);
+	return NULL;
+}
+
+/*
+ * A sweep that runs while the writer starts a segment must leave it: a
+ * segment created after the sweep looked at the directory has no row
+ * yet, but its rows are about to commit (and their 250s to go out).
+ * Every queue_open() starts a new segment; each body must read back.
+ */
+static void
+test_sweep_beside_writer(void **state)
+{
+	enum { N = 40 };
+	struct fixture *f = *state;
+	struct sweeper s = { .path = f->path };
+	struct job_rec r[N];
+	char seg[256];
+	pthread_t t;
+	size_t i;
+
+	queue_close(open_ok(f->path)); /* the schema, for the sweeper */
+	assert_int_equal(pthread_create(&t, NULL, sweep_loop, &s), 0);
+	for (i = 0; i < N; i++)
+		store_in_new_segment(f, &r[i]);
+	s.stop = true;
+	pthread_join(t, NULL);
+	assert_true(s.passes > 0);
+	for (i = 0; i < N; i++) {
+		seg_path(f, row_int(f->path, "seg", r[i].id), seg, sizeof(seg));
+		if (file_size(seg) < 2 * SEGMENT_INLINE_MAX)
+			fail_msg("message %zu of %d: %s deleted by a sweep "
+				 "although the message is queued",
+			    i + 1, N, seg);
+	}
+}
+
 /*
  * The newest segment deleted by hand: its number is not used again, or
  * its rows would read another message's bytes.
@@ -510,6 +570,7 @@ main(void)
 		T(test_rotation),
 		T(test_segment_disk_full),
 		T(test_sweep),
+		T(test_sweep_beside_writer),
 		T(test_number_never_reused),
 		T(test_missing_segment),
 	};
