@@ -66,6 +66,15 @@ seg_name(int64_t seg, char *out, size_t size)
 	snprintf(out, size, "%0*" PRId64, SEGMENT_NAME_LEN, seg);
 }
 
+/* "what DIR/NNNNNNNNNN: strerror(errno)" into err. */
+static void
+seg_error(const char *what, const char *dir, int64_t seg, char *err,
+    size_t errlen)
+{
+	snprintf(err, errlen, "%s%s/%0*" PRId64 ": %s", what, dir,
+	    SEGMENT_NAME_LEN, seg, strerror(errno));
+}
+
 /*
  * The segment numbers in d, in a new array (*n of them), and the highest
  * in *max (0 for none).
@@ -220,8 +229,7 @@ create_segment(struct segment_writer *w, char *err, size_t errlen)
 	w->fd = openat(w->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    SEGMENT_FILE_MODE);
 	if (w->fd < 0) {
-		snprintf(err, errlen, "cannot create %s/%s: %s", w->dir, name,
-		    strerror(errno));
+		seg_error("cannot create ", w->dir, w->next, err, errlen);
 		return -1;
 	}
 	w->seg = w->next++;
@@ -260,8 +268,7 @@ segment_append(struct segment_writer *w, const void *data, size_t len,
 		return -1;
 	w->appended = true; /* even a failed write may have left bytes */
 	if (write_all(w->fd, data, len, w->size) != 0) {
-		snprintf(err, errlen, "writing segment %s/%0*" PRId64 ": %s",
-		    w->dir, SEGMENT_NAME_LEN, w->seg, strerror(errno));
+		seg_error("writing segment ", w->dir, w->seg, err, errlen);
 		return -1;
 	}
 	ref->seg = w->seg;
@@ -277,8 +284,7 @@ segment_batch_sync(struct segment_writer *w, char *err, size_t errlen)
 		return 0;
 	/* fdatasync covers the file's new size, the directory its name. */
 	if (fdatasync(w->fd) != 0 || (w->created && fsync(w->dirfd) != 0)) {
-		snprintf(err, errlen, "syncing segment %s/%0*" PRId64 ": %s",
-		    w->dir, SEGMENT_NAME_LEN, w->seg, strerror(errno));
+		seg_error("syncing segment ", w->dir, w->seg, err, errlen);
 		return -1;
 	}
 	drop_cache(w, false);
@@ -348,7 +354,8 @@ read_body(const char *dir, int64_t seg, int64_t off, size_t len, char **out,
 	}
 	free(buf);
 	if (why != 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(why));
+		errno = why;
+		seg_error("", dir, seg, err, errlen);
 		return why == ENOENT ? -2 : -1;
 	}
 	snprintf(err, errlen,
